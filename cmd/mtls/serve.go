@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/server"
+)
+
+func runServe(args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr, "serve [flags]")
+	var m materialFlags
+	m.register(fs, "server")
+	listen := fs.String("listen", ":8443", "TCP address to listen on")
+	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: serve takes only flags", fs.Arg(0))
+	}
+	log, err := newLogger(stderr, *logFormat)
+	if err != nil {
+		return err
+	}
+
+	ks, ts, err := m.load(true)
+	if err != nil {
+		return err
+	}
+	cfg, err := pki.ServerTLSConfig(ks, ts, pki.TLSOptions{AllowTLS12: m.tls12})
+	if err != nil {
+		return err
+	}
+	srv := server.New(cfg, server.Options{
+		HandshakeTimeout:   *handshakeTimeout,
+		ServerCertificate:  func() *x509.Certificate { return ks.Leaf },
+		OnHandshakeFailure: logHandshakeFailure(log),
+		OnCall:             logCall(log),
+	})
+
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on --listen %s: %w", *listen, err)
+	}
+	id := pki.IdentityOf(ks.Leaf)
+	log.Info("server listening", "addr", lis.Addr().String(), "subject", id.Subject, "serial", id.Serial,
+		"not_after", id.NotAfter.Format(time.RFC3339), "sans", strings.Join(id.SANs(), ","),
+		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", "RequireAndVerifyClientCert")
+
+	return serveUntilSignal(srv, lis, *shutdownTimeout, log)
+}
+
+func minTLS(tls12 bool) string {
+	if tls12 {
+		return "1.2"
+	}
+	return "1.3"
+}
+
+// serveUntilSignal serves until SIGINT or SIGTERM, then stops gracefully:
+// new calls are refused at once and running ones get the timeout to end.
+func serveUntilSignal(srv *grpc.Server, lis net.Listener, timeout time.Duration, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", timeout.String())
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+		log.Info("server stopped")
+	case <-time.After(timeout):
+		srv.Stop()
+		log.Warn("shutdown timeout reached, closed the remaining calls", "timeout", timeout.String())
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+func logHandshakeFailure(log *slog.Logger) func(server.HandshakeFailure) {
+	return func(f server.HandshakeFailure) {
+		log.Warn("rejected handshake", "peer", addrOf(f.Addr), "reason", string(f.Diagnosis.Reason),
+			"explanation", f.Diagnosis.String(), "error", f.Err.Error())
+	}
+}
+
+func logCall(log *slog.Logger) func(server.CallInfo) {
+	return func(c server.CallInfo) {
+		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Identity.Name(),
+			"serial", c.Peer.Identity.Serial, "code", c.Code.String(), "duration", c.Duration.String(),
+			"resumed", c.Peer.Connection.Resumed}
+		if c.Err != nil {
+			log.Warn("call failed", append(attrs, "error", c.Err.Error())...)
+			return
+		}
+		log.Info("call", attrs...)
+	}
+}
+
+func addrOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpcpeer "google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	mtlsv1 "github.com/grpc-mtls/grpc-mtls/proto/mtls/v1"
+)
+
+// DefaultHandshakeTimeout bounds how long a new connection may take to
+// complete its TLS handshake before the server closes it.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// Options configures New. Every field is optional.
+type Options struct {
+	// HandshakeTimeout defaults to DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// ServerCertificate returns the certificate the server presents, for
+	// the WhoAmI reply. Nil leaves that part of the reply empty.
+	ServerCertificate func() *x509.Certificate
+	// OnHandshakeFailure is called for every connection whose handshake
+	// fails, from the connection's goroutine.
+	OnHandshakeFailure func(HandshakeFailure)
+	// OnCall is called when an RPC ends.
+	OnCall func(CallInfo)
+	// ExtraOptions are appended to the options New passes to grpc.NewServer.
+	ExtraOptions []grpc.ServerOption
+}
+
+// CallInfo describes a finished RPC.
+type CallInfo struct {
+	Method   string
+	Peer     Peer
+	Code     codes.Code
+	Err      error
+	Duration time.Duration
+}
+
+// New returns a gRPC server that accepts only mutual TLS connections
+// configured by cfg, with the demo service, the health service (reporting
+// SERVING) and reflection registered. cfg should come from
+// pki.ServerTLSConfig; New does not modify it.
+func New(cfg *tls.Config, opts Options) *grpc.Server {
+	timeout := opts.HandshakeTimeout
+	if timeout == 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	serverOpts := []grpc.ServerOption{
+		grpc.Creds(newTransportCredentials(cfg, opts.OnHandshakeFailure)),
+		grpc.ConnectionTimeout(timeout),
+		grpc.ChainUnaryInterceptor(unaryPeerInterceptor(opts.OnCall)),
+		grpc.ChainStreamInterceptor(streamPeerInterceptor(opts.OnCall)),
+	}
+	srv := grpc.NewServer(append(serverOpts, opts.ExtraOptions...)...)
+
+	mtlsv1.RegisterDemoServiceServer(srv, &Service{ServerCertificate: opts.ServerCertificate})
+	healthSrv := health.NewServer()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthSrv.SetServingStatus(mtlsv1.DemoService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	reflection.Register(srv)
+	return srv
+}
+
+type peerKey struct{}
+
+// PeerFromContext returns the verified client of the connection the
+// request arrived on. It reports false outside a server built by New.
+func PeerFromContext(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+// ContextWithPeer returns a copy of ctx that carries p, for tests of
+// handlers and for servers that build their own interceptor chain.
+func ContextWithPeer(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+func peerFromGRPC(ctx context.Context) (Peer, bool) {
+	gp, ok := grpcpeer.FromContext(ctx)
+	if !ok {
+		return Peer{}, false
+	}
+	info, ok := gp.AuthInfo.(AuthInfo)
+	if !ok || info.Peer.Identity.Certificate == nil {
+		return Peer{}, false
+	}
+	return info.Peer, true
+}
+
+func unaryPeerInterceptor(onCall func(CallInfo)) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		p, ok := peerFromGRPC(ctx)
+		if !ok {
+			// Unreachable with RequireAndVerifyClientCert, and kept as a
+			// second line of defence if the TLS config is ever weakened.
+			return nil, status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
+		}
+		start := time.Now()
+		resp, err := handler(ContextWithPeer(ctx, p), req)
+		if onCall != nil {
+			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
+		}
+		return resp, err
+	}
+}
+
+func streamPeerInterceptor(onCall func(CallInfo)) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		p, ok := peerFromGRPC(ss.Context())
+		if !ok {
+			return status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
+		}
+		start := time.Now()
+		err := handler(srv, &peerStream{ServerStream: ss, ctx: ContextWithPeer(ss.Context(), p)})
+		if onCall != nil {
+			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
+		}
+		return err
+	}
+}
+
+type peerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *peerStream) Context() context.Context { return s.ctx }
