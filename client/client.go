@@ -58,7 +58,8 @@ type WhoAmIResult struct {
 	Server   ServerView
 }
 
-// WhoAmI asks the server what it verified about this client.
+// WhoAmI returns what the server verified about this client, and what
+// this client verified about the server.
 func (c *Client) WhoAmI(ctx context.Context) (*WhoAmIResult, error) {
 	var p grpcpeer.Peer
 	resp, err := c.demo.WhoAmI(ctx, &mtlsv1.WhoAmIRequest{}, grpc.Peer(&p))

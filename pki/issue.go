@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// Role says which side of a TLS connection a leaf certificate is for.
+// Role is the side of a TLS connection that a leaf certificate is for.
 type Role string
 
 // Leaf certificate roles.

@@ -9,7 +9,7 @@
 //	}
 //
 // Every helper fails the test through testing.TB instead of returning an
-// error. Keys are ECDSA P-256 unless WithKeyType says otherwise, and
+// error. Keys are ECDSA P-256 unless WithKeyType sets another type, and
 // validity starts from the clock given by WithClock.
 package pkitest
 
