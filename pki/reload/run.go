@@ -9,6 +9,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// maxDebounceBursts bounds how long a stream of notifications can delay a
+// check, in multiples of Options.Debounce.
+const maxDebounceBursts = 10
+
 // Run follows changes to the files until ctx is done, then returns nil. It
 // watches the directories that contain the files, and the directories
 // their symlinks point into, because editors and Kubernetes replace files
@@ -37,7 +41,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	debounce := time.NewTimer(w.opts.Debounce)
 	debounce.Stop()
-	pending := false
+	var firstEvent time.Time
 
 	for {
 		select {
@@ -48,11 +52,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 				n.stop()
 				continue
 			}
-			// Wait from the first event of a burst, not the last, so a
-			// directory that changes all the time still gets checked.
-			if !pending {
+			// Wait until the burst of events has been quiet for Debounce,
+			// so that a certificate and key written with an fsync each
+			// are read together, but no longer than maxDebounceBursts
+			// times Debounce, so a directory that changes all the time
+			// still gets checked.
+			now := time.Now()
+			if firstEvent.IsZero() {
+				firstEvent = now
+			}
+			if now.Sub(firstEvent) < maxDebounceBursts*w.opts.Debounce {
 				debounce.Reset(w.opts.Debounce)
-				pending = true
 			}
 		case err, ok := <-n.errors():
 			if !ok {
@@ -61,7 +71,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			w.reportWatchFailure(err)
 		case <-debounce.C:
-			pending = false
+			firstEvent = time.Time{}
 			_ = w.check(TriggerNotify)
 			n.update(w.watchDirs())
 		case <-tick:
