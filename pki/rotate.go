@@ -10,7 +10,7 @@ import (
 // CAFiles returns the files that store ca in dir: FileCACert with the
 // certificate and its chain, and FileCAKey with the key, encrypted as
 // PKCS#8 with AES-256 when passphrase is set. Write them with WriteFiles,
-// which keeps an existing CA unless told to overwrite it.
+// which keeps an existing CA unless force is set.
 func CAFiles(dir string, ca *CA, passphrase []byte) ([]File, error) {
 	key, err := encodeKey(ca.Key, passphrase)
 	if err != nil {

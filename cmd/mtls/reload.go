@@ -74,7 +74,7 @@ func (r *reloadFlags) start(m *materialFlags, opts reload.Options, log *slog.Log
 	files := reload.Files{Keystore: ksrc, Truststore: m.truststoreSource()}
 	w, err := reload.New(files, opts)
 	if err != nil {
-		log.Warn("hot reload off: the certificate files fail the checks a reload applies; using them as loaded",
+		log.Warn("hot reload off: the certificate files fail the checks a reload applies; using them as loaded until a restart with good files",
 			"reason", string(reload.ReasonOf(err)), "error", err.Error())
 		return nil, stop
 	}

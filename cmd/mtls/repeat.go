@@ -44,7 +44,7 @@ type roundSerials struct {
 
 // runRepeat makes count rounds of calls, one every interval, over one
 // client that reloads its certificate files and replaces its connection
-// as the flags say. It prints a line for the first round, for every round
+// as the reload flags set. It prints a line for the first round, for every round
 // whose server or client certificate differs from the round before, and
 // for every failure, then a summary. SIGINT or SIGTERM ends it early with
 // the summary. It fails if any round failed.
@@ -78,10 +78,10 @@ func runRepeat(c *callFlags, opts repeatOptions, stdout, stderr io.Writer) error
 	defer stop()
 	fmt.Fprintf(stdout, "Calling %s %d times, every %s.\n", c.addr, opts.count, opts.interval)
 
-	made, failed := 0, 0
+	rounds, failed := 0, 0
 	var last roundSerials
-	for made < opts.count && ctx.Err() == nil {
-		if made > 0 {
+	for rounds < opts.count && ctx.Err() == nil {
+		if rounds > 0 {
 			select {
 			case <-ctx.Done():
 				continue
@@ -93,19 +93,19 @@ func runRepeat(c *callFlags, opts repeatOptions, stdout, stderr io.Writer) error
 			// Interrupted by a signal: the round did not fail.
 			break
 		}
-		made++
+		rounds++
 		switch {
 		case err != nil:
 			failed++
 			d := pki.Diagnose(err, pki.RoleClient)
-			fmt.Fprintf(stdout, "call %d FAILED: %s (reason %s: %s)\n", made, rawMessage(err), d.Reason, d.Summary)
-		case made == 1 || seen != last:
+			fmt.Fprintf(stdout, "call %d FAILED: %s (reason %s: %s)\n", rounds, rawMessage(err), d.Reason, d.Summary)
+		case rounds == 1 || seen != last:
 			fmt.Fprintf(stdout, "call %d ok: server serial %s (issuer %s), client serial %s (issuer %s)\n",
-				made, seen.server, seen.serverIssuer, seen.client, seen.clientIssuer)
+				rounds, seen.server, seen.serverIssuer, seen.client, seen.clientIssuer)
 			last = seen
 		}
 	}
-	fmt.Fprintf(stdout, "Done: %d calls, %d failed.\n", made, failed)
+	fmt.Fprintf(stdout, "Done: %d calls, %d failed.\n", rounds, failed)
 	if failed > 0 {
 		return exitError{code: 1}
 	}

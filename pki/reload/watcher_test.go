@@ -305,3 +305,30 @@ func TestRunRejectsSecondRun(t *testing.T) {
 
 	assert.ErrorIs(t, err, errAlreadyRunning)
 }
+
+// TestReloadingClientSendsUntrustedCertificate checks that a reloading
+// client presents its certificate even when the server does not list its
+// issuer, so the server's rejection names the unknown CA instead of a
+// missing certificate.
+func TestReloadingClientSendsUntrustedCertificate(t *testing.T) {
+	serverCA := pkitest.NewCA(t, pkitest.WithName("server CA"))
+	otherCA := pkitest.NewCA(t, pkitest.WithName("other CA"))
+	dir := t.TempDir()
+	srvFiles := newSideFiles(t, dir, "server", serverCA.Server(t, "localhost"), serverCA.Cert)
+	cliFiles := newSideFiles(t, dir, "client", otherCA.Client(t, "stranger"), serverCA.Cert)
+	sw := startWatcher(t, srvFiles.files, Options{Role: pki.RoleServer})
+	cw := startWatcher(t, cliFiles.files, Options{Role: pki.RoleClient, ServerName: "localhost", SkipChainCheck: true})
+	srv := startServer(t, sw.Watcher, 0)
+	cl, err := client.DialReloading(srv.addr, cw.ClientTLSConfig, client.RotationOptions{})
+	require.NoError(t, err)
+	defer cl.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_, err = cl.WhoAmI(ctx)
+
+	require.Error(t, err)
+	assert.Equal(t, pki.ReasonPeerRejectedAuthority, pki.Diagnose(err, pki.RoleClient).Reason)
+	failures := srv.waitHandshakeFailures(t, 1)
+	assert.Equal(t, pki.ReasonUnknownAuthority, failures[0].Diagnosis.Reason)
+}
