@@ -2,8 +2,12 @@ package reload
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,4 +335,86 @@ func TestReloadingClientSendsUntrustedCertificate(t *testing.T) {
 	assert.Equal(t, pki.ReasonPeerRejectedAuthority, pki.Diagnose(err, pki.RoleClient).Reason)
 	failures := srv.waitHandshakeFailures(t, 1)
 	assert.Equal(t, pki.ReasonUnknownAuthority, failures[0].Diagnosis.Reason)
+}
+
+// whoAmI makes one call over a new client of the client Watcher and
+// returns the response.
+func whoAmI(t *testing.T, addr string, cw *watched) (*client.WhoAmIResult, error) {
+	t.Helper()
+	cl, err := client.DialReloading(addr, cw.ClientTLSConfig, client.RotationOptions{})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	return cl.WhoAmI(ctx)
+}
+
+// TestResumptionEndsAtReload checks that sessions resume while the set is
+// unchanged, and that the first connection after a server reload makes a
+// full handshake and so shows the new certificate.
+func TestResumptionEndsAtReload(t *testing.T) {
+	ca := pkitest.NewCA(t)
+	dir := t.TempDir()
+	srvFiles := newSideFiles(t, dir, "server", ca.Server(t, "localhost"), ca.Cert)
+	cliFiles := newSideFiles(t, dir, "client", ca.Client(t, "load"), ca.Cert)
+	sw := startWatcher(t, srvFiles.files, Options{Role: pki.RoleServer})
+	cw := startWatcher(t, cliFiles.files, Options{Role: pki.RoleClient, ServerName: "localhost"})
+	srv := startServer(t, sw.Watcher, 0)
+
+	first, err := whoAmI(t, srv.addr, cw)
+	require.NoError(t, err)
+	second, err := whoAmI(t, srv.addr, cw)
+	require.NoError(t, err)
+	assert.False(t, first.Response.GetConnection().GetResumed())
+	assert.True(t, second.Response.GetConnection().GetResumed(), "the session did not resume within one set")
+
+	leaf := ca.Server(t, "localhost")
+	srvFiles.writeLeaf(t, leaf)
+	sw.waitReload(t, serialOf(leaf))
+	third, err := whoAmI(t, srv.addr, cw)
+
+	require.NoError(t, err)
+	assert.False(t, third.Response.GetConnection().GetResumed(), "a session from before the reload resumed")
+	assert.Equal(t, serialOf(leaf), third.Server.Identity.Serial)
+}
+
+// TestVerifyConnectionHookRuns checks that Options.VerifyConnection runs
+// on the server for full and resumed handshakes, after the chain has been
+// verified, and that its error rejects the client.
+func TestVerifyConnectionHookRuns(t *testing.T) {
+	ca := pkitest.NewCA(t)
+	dir := t.TempDir()
+	clientLeaf := ca.Client(t, "load")
+	srvFiles := newSideFiles(t, dir, "server", ca.Server(t, "localhost"), ca.Cert)
+	cliFiles := newSideFiles(t, dir, "client", clientLeaf, ca.Cert)
+	var denied atomic.Value
+	denied.Store("")
+	var calls atomic.Int64
+	verify := func(cs tls.ConnectionState) error {
+		calls.Add(1)
+		if len(cs.VerifiedChains) == 0 {
+			return errors.New("no verified chain")
+		}
+		if serial := pki.IdentityOf(cs.VerifiedChains[0][0]).Serial; serial == denied.Load() {
+			return fmt.Errorf("client certificate %s is denied", serial)
+		}
+		return nil
+	}
+	sw := startWatcher(t, srvFiles.files, Options{Role: pki.RoleServer, VerifyConnection: verify})
+	cw := startWatcher(t, cliFiles.files, Options{Role: pki.RoleClient, ServerName: "localhost"})
+	srv := startServer(t, sw.Watcher, 0)
+
+	_, err := whoAmI(t, srv.addr, cw)
+	require.NoError(t, err)
+	res, err := whoAmI(t, srv.addr, cw)
+	require.NoError(t, err)
+	require.True(t, res.Response.GetConnection().GetResumed())
+	assert.Equal(t, int64(2), calls.Load(), "the hook did not run on both handshakes")
+
+	denied.Store(serialOf(clientLeaf))
+	_, err = whoAmI(t, srv.addr, cw)
+
+	require.Error(t, err)
+	failures := srv.waitHandshakeFailures(t, 1)
+	assert.Contains(t, failures[0].Err.Error(), "is denied")
 }
