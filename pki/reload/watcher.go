@@ -141,6 +141,8 @@ type Watcher struct {
 	// unchanged file set, good or bad, is neither reloaded nor reported
 	// again.
 	lastKey string
+	// lastReason is the rejection reason of the last check, if any.
+	lastReason Reason
 
 	running atomic.Bool
 }
@@ -191,7 +193,9 @@ func (w *Watcher) ClientTLSConfig() *tls.Config { return w.current.Load().client
 
 // Reload checks the files now, as a notification would. It returns nil
 // when the set was swapped in or has not changed since the last check, and
-// the rejection otherwise; OnReload is called as for any check.
+// the rejection otherwise; OnReload is called as for any check. Files
+// rejected as not yet valid are checked again at every check until their
+// validity starts.
 func (w *Watcher) Reload() error {
 	return w.check(TriggerManual)
 }
@@ -201,10 +205,12 @@ func (w *Watcher) check(trigger Trigger) error {
 	defer w.mu.Unlock()
 
 	m, key, err := w.loadConsistent()
-	if key == w.lastKey {
+	// Unchanged files are checked again only while they were rejected as
+	// not yet valid, the one rejection that time alone can lift.
+	if key == w.lastKey && (w.lastReason != ReasonNotYetValid || ReasonOf(err) == ReasonNotYetValid) {
 		return nil
 	}
-	w.lastKey = key
+	w.lastKey, w.lastReason = key, ReasonOf(err)
 	prev := w.current.Load()
 	if err == nil && m.digest == prev.digest {
 		// The files went back to the set in use, after a rejected change.

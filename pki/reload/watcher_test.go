@@ -418,3 +418,35 @@ func TestVerifyConnectionHookRuns(t *testing.T) {
 	failures := srv.waitHandshakeFailures(t, 1)
 	assert.Contains(t, failures[0].Err.Error(), "is denied")
 }
+
+// TestNotYetValidTakenOnceValid checks that files rejected as not yet
+// valid are taken, without any file change, once the clock reaches their
+// not-before time.
+func TestNotYetValidTakenOnceValid(t *testing.T) {
+	ca := pkitest.NewCA(t)
+	dir := t.TempDir()
+	srvFiles := newSideFiles(t, dir, "server", ca.Server(t, "localhost"), ca.Cert)
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	events := make(chan Event, 16)
+	w, err := New(srvFiles.files, Options{Role: pki.RoleServer, Now: func() time.Time { return *now.Load() },
+		OnReload: func(e Event) { events <- e }})
+	require.NoError(t, err)
+	future := ca.Issue(t, pki.LeafRequest{Role: pki.RoleServer, CommonName: "localhost", DNSNames: []string{"localhost"},
+		NotBefore: start.Add(time.Hour), NotAfter: start.Add(2 * time.Hour)})
+	srvFiles.writeLeaf(t, future)
+
+	err = w.Reload()
+	assert.Equal(t, ReasonNotYetValid, ReasonOf(err))
+	require.NoError(t, w.Reload(), "the same not-yet-valid files were reported again")
+	later := start.Add(90 * time.Minute)
+	now.Store(&later)
+	require.NoError(t, w.Reload())
+
+	require.Len(t, events, 2)
+	assert.Equal(t, ReasonNotYetValid, (<-events).Reason)
+	e := <-events
+	require.NoError(t, e.Err)
+	assert.Equal(t, serialOf(future), e.Current.Identity().Serial)
+}
