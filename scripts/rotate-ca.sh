@@ -36,8 +36,15 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n== Step %s\n' "$*"; }
+# run prints a command, with paths relative to $WORK, then runs it and
+# indents its output.
 run() {
-	printf '$ %s\n' "$*" | sed "s|$WORK/||g; s|$MTLS|mtls|"
+	local shown=() arg
+	for arg in "$@"; do
+		[[ "$arg" == *" "* ]] && arg="\"$arg\""
+		shown+=("$arg")
+	done
+	printf '$ %s\n' "${shown[*]}" | sed "s|$WORK/||g; s|$MTLS|mtls|"
 	"$@" | sed "s|$WORK/||g" | sed 's/^/    /'
 }
 fail() {
