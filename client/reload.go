@@ -73,7 +73,7 @@ func (c *reloadingCredentials) OverrideServerName(string) error {
 	return errors.New("reloading client credentials: set the server name in the TLS config (reload.Options.ServerName)")
 }
 
-// RotationOptions says when a client made by DialReloading replaces its
+// RotationOptions set when a client made by DialReloading replaces its
 // connection with a new one. The zero value replaces it only when the
 // client's certificate set changes.
 type RotationOptions struct {
@@ -89,10 +89,10 @@ type RotationOptions struct {
 	Grace time.Duration
 }
 
-// DialReloading is Dial for material that changes at run time: config is
-// called for every handshake (see NewReloadingTransportCredentials), and
-// the client opens a new connection for its next call when config returns
-// a new pointer or the connection is older than rot.MaxConnectionAge. The
+// DialReloading is Dial for material that changes at run time. config is
+// called for every handshake (see NewReloadingTransportCredentials). The
+// client opens a new connection for its next call when config returns a
+// new pointer or the connection is older than rot.MaxConnectionAge. The
 // old connection is closed after rot.Grace, so calls running on it finish.
 func DialReloading(addr string, config func() *tls.Config, rot RotationOptions, opts ...grpc.DialOption) (*Client, error) {
 	if config == nil || config() == nil {

@@ -107,11 +107,11 @@ func (m *Material) Identity() pki.Identity {
 	return pki.IdentityOf(m.Keystore.Leaf)
 }
 
-// Load reads files once and checks them as one set for opts.Role: the key
-// belongs to the certificate, the certificate is valid at opts.Now and
-// carries the extended key usage of the role, and, unless
-// opts.SkipChainCheck is set, the certificate and its intermediates chain
-// to a CA in the truststore. Errors are *RejectError values.
+// Load reads files once and checks them as one set for opts.Role. The key
+// must belong to the certificate, and the certificate must be valid at
+// opts.Now and carry the extended key usage of the role. Unless
+// opts.SkipChainCheck is set, the certificate and its intermediates must
+// also chain to a CA in the truststore. Errors are *RejectError values.
 func Load(files Files, opts Options) (*Material, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {

@@ -54,9 +54,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			// Wait until the burst of events has been quiet for Debounce,
 			// so that a certificate and key written with an fsync each
-			// are read together, but no longer than maxDebounceBursts
-			// times Debounce, so a directory that changes all the time
-			// still gets checked.
+			// are read together. The wait ends after maxDebounceBursts
+			// times Debounce regardless, so that a directory that changes
+			// all the time still gets checked.
 			now := time.Now()
 			if firstEvent.IsZero() {
 				firstEvent = now

@@ -64,9 +64,9 @@ type Options struct {
 	// Debounce is how long Run waits after a notification before reading;
 	// zero means DefaultDebounce.
 	Debounce time.Duration
-	// OnReload is called after every check that found the files changed:
-	// Event.Err is nil when the new set is in use, and says why it was
-	// rejected otherwise, in which case the previous set stays in use. It
+	// OnReload is called after every check that found the files changed.
+	// Event.Err is nil when the new set is in use. Otherwise it holds the
+	// reason for the rejection, and the previous set stays in use. It
 	// is also called when the file-system watcher fails. Calls come from
 	// one goroutine at a time.
 	OnReload func(Event)
@@ -97,7 +97,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Trigger says what started a check.
+// Trigger is what started a check.
 type Trigger string
 
 // Triggers of a check.
@@ -117,8 +117,8 @@ type Event struct {
 	Current *Material
 	// Previous is the set that was in use before the check.
 	Previous *Material
-	// Err is nil when the new set is in use. Otherwise it says why the
-	// new set was rejected, naming the file, and Reason holds its code.
+	// Err is nil when the new set is in use. Otherwise it is the reason
+	// the new set was rejected, naming the file, and Reason holds its code.
 	Err    error
 	Reason Reason
 }
