@@ -21,12 +21,19 @@ const loadWorkers = 4
 // and make new handshakes several times during each test.
 const serverMaxAge = 200 * time.Millisecond
 
-// requireNoFailures checks the client side (failed calls) and the server
-// side (failed handshakes) of a load run, and logs the figures.
+// callsAfterRotation is how many more calls each worker makes once the
+// rotation is complete, so the tests also cover the steady state after it.
+const callsAfterRotation = 50
+
+// requireNoFailures lets every worker make callsAfterRotation more calls,
+// then checks the client side (failed calls) and the server side (failed
+// handshakes) of the load run, and logs the figures.
 func requireNoFailures(t *testing.T, l *loadGen, srv *testServer, name string) {
 	t.Helper()
+	before := l.snapshot()
+	l.waitAll(t, "more calls", func(i int, o observation) bool { return o.calls >= before[i].calls+callsAfterRotation })
 	calls, failed, errs := l.finish()
-	t.Logf("%s: %d RPCs made, %d failed, %d workers", name, calls, failed, loadWorkers)
+	t.Logf("%s: %d RPCs made, %d failed, %d workers", name, calls, failed, len(before))
 	assert.Equal(t, int64(0), failed, "failed calls: %v", errs)
 	assert.Empty(t, srv.handshakeFailures(), "server rejected handshakes")
 	assert.Positive(t, calls)
