@@ -281,12 +281,17 @@ func valueOr(s, fallback string) string {
 	return s
 }
 
-// VerifyKeyPair returns an error when key is not the private key of cert.
+// ErrKeyMismatch means a private key is not the key of the certificate it
+// was loaded with.
+var ErrKeyMismatch = errors.New("the private key does not match the certificate's public key")
+
+// VerifyKeyPair returns ErrKeyMismatch when key is not the private key of
+// cert.
 func VerifyKeyPair(cert *x509.Certificate, key crypto.Signer) error {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	pub, ok := key.Public().(equaler)
 	if !ok || !pub.Equal(cert.PublicKey) {
-		return errors.New("the private key does not match the certificate's public key")
+		return ErrKeyMismatch
 	}
 	return nil
 }

@@ -54,11 +54,22 @@ func runCall(args []string, stdout, stderr io.Writer) error {
 	echoes := fs.Int("echo", 0, "number of Echo calls to make after WhoAmI")
 	stream := fs.Bool("stream", false, "also send three messages over the EchoStream call")
 	expectFailure := fs.String("expect-failure", "", "expect the call to fail with this reason code (or \"any\"): exit 0 if it does, 1 if it succeeds")
+	repeat := repeatOptions{}
+	fs.IntVar(&repeat.count, "repeat", 1, "make this many rounds of calls over one connection that follows certificate rotation, printing a line when a certificate changes; --timeout then applies to each round")
+	fs.DurationVar(&repeat.interval, "interval", time.Second, "pause between rounds with --repeat")
+	repeat.reload.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: call takes only flags", fs.Arg(0))
+	}
+	if repeat.count != 1 {
+		if err := repeat.validate(*expectFailure); err != nil {
+			return err
+		}
+		repeat.echoes, repeat.stream = *echoes, *stream
+		return runRepeat(&c, repeat, stdout, stderr)
 	}
 	cl, err := c.dial(stderr)
 	if err != nil {

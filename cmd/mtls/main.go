@@ -19,8 +19,12 @@ Usage:
   mtls pki issue --role R --name N --out PREFIX
                                     issue another certificate from an existing CA
   mtls pki inspect FILE...          describe certificates, keys and PKCS#12 files
+  mtls pki new-ca --dir DIR         start a new CA beside the old one, for a CA rotation
+  mtls pki truststore --out FILE CA.crt...
+                                    combine CA certificates into one truststore
   mtls serve [flags]                run the mTLS gRPC server
   mtls call [flags]                 call the server and show both identities
+  mtls call --repeat N [flags]      keep calling while certificates rotate
   mtls health [flags]               exit 0 only if the server reports SERVING
 
 Run 'mtls COMMAND -h' for a command's flags. Every flag also reads an

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/pki/reload"
 	"github.com/grpc-mtls/grpc-mtls/server"
 )
 
@@ -27,7 +28,12 @@ func runServe(args []string, _, stderr io.Writer) error {
 	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	var rf reloadFlags
+	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := rf.validate(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -46,11 +52,19 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	serverCert := func() *x509.Certificate { return ks.Leaf }
+	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}}, log)
+	defer stopReload()
+	if watcher != nil {
+		cfg = watcher.ServerTLSConfig()
+		serverCert = func() *x509.Certificate { return watcher.Current().Keystore.Leaf }
+	}
 	srv := server.New(cfg, server.Options{
 		HandshakeTimeout:   *handshakeTimeout,
-		ServerCertificate:  func() *x509.Certificate { return ks.Leaf },
+		ServerCertificate:  serverCert,
 		OnHandshakeFailure: logHandshakeFailure(log),
 		OnCall:             logCall(log),
+		ExtraOptions:       rf.serverOptions(),
 	})
 
 	lis, err := net.Listen("tcp", *listen)
