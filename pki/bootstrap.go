@@ -55,6 +55,11 @@ type InitOptions struct {
 	CAPassphrase []byte
 	// Force allows overwriting existing files.
 	Force bool
+	// KeepExisting makes Init keep a complete PKI that Dir already contains:
+	// it writes nothing and returns the existing identities with Kept set.
+	// A directory with only some of the files is an error wrapping
+	// ErrIncompletePKI. It cannot be combined with Force.
+	KeepExisting bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -69,14 +74,27 @@ type InitResult struct {
 	// PasswordGenerated is true when Init made the PKCS#12 password and
 	// wrote it to p12.password.
 	PasswordGenerated bool
+	// Kept is true when KeepExisting found a complete PKI in Dir. Files
+	// then lists the existing files, and nothing was written.
+	Kept bool
 }
 
 // Init creates a CA, a server and a client certificate, and writes them as
 // PEM files and PKCS#12 keystores and truststore into opts.Dir. It writes
-// nothing if any target file exists, unless opts.Force is set.
+// nothing if any target file exists, unless opts.Force is set, and keeps a
+// complete existing set if opts.KeepExisting is set.
 func Init(opts InitOptions) (*InitResult, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("pki init: no directory given")
+	}
+	if opts.KeepExisting {
+		if opts.Force {
+			return nil, fmt.Errorf("pki init: Force and KeepExisting both set: use one of them")
+		}
+		kept, err := keepExisting(opts)
+		if err != nil || kept != nil {
+			return kept, err
+		}
 	}
 	kt := opts.KeyType
 	if kt == "" {
