@@ -33,6 +33,10 @@ const (
 type InitOptions struct {
 	// Dir receives the files. It is created with mode 0700 if missing.
 	Dir string
+	// CAKeyDir, when set, receives ca.key instead of Dir, so that Dir can
+	// be given to servers and clients without the key that signs
+	// certificates. It is created with mode 0700 if missing.
+	CAKeyDir string
 	// KeyType applies to the CA and both leaves; default DefaultKeyType.
 	KeyType      KeyType
 	CAValidity   time.Duration // default DefaultCAValidity
@@ -132,8 +136,10 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
-	if err := os.MkdirAll(opts.Dir, ModeDir); err != nil {
-		return nil, fmt.Errorf("pki init: create directory %s: %w", opts.Dir, err)
+	for _, dir := range []string{opts.Dir, caKeyDir(opts)} {
+		if err := os.MkdirAll(dir, ModeDir); err != nil {
+			return nil, fmt.Errorf("pki init: create directory %s: %w", dir, err)
+		}
 	}
 	if err := WriteFiles(files, opts.Force); err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
@@ -212,7 +218,7 @@ func initFiles(opts InitOptions, ca *CA, server, client *Leaf, password []byte, 
 
 	files := []File{
 		{path(FileCACert), EncodeCertificatesPEM(ca.Cert), ModePublic},
-		{path(FileCAKey), caKey, ModePrivate},
+		{filepath.Join(caKeyDir(opts), FileCAKey), caKey, ModePrivate},
 		{path(FileServerCert), EncodeCertificatesPEM(server.Cert), ModePublic},
 		{path(FileServerKey), serverKey, ModePrivate},
 		{path(FileClientCert), EncodeCertificatesPEM(client.Cert), ModePublic},

@@ -14,20 +14,29 @@ import (
 // files that Init writes, so Init can neither keep the set nor complete it.
 var ErrIncompletePKI = errors.New("incomplete PKI")
 
-// initFileNames returns the names of the files Init writes into its
-// directory. p12.password is among them only when Init generates the
-// PKCS#12 password.
-func initFileNames(generatePassword bool) []string {
-	names := []string{
-		FileCACert, FileCAKey,
-		FileServerCert, FileServerKey,
-		FileClientCert, FileClientKey,
-		FileServerP12, FileClientP12, FileTruststore,
+// initFilePaths returns the paths of the files Init writes for opts.
+// p12.password is among them only when Init generates the PKCS#12
+// password.
+func initFilePaths(opts InitOptions) []string {
+	path := func(name string) string { return filepath.Join(opts.Dir, name) }
+	paths := []string{
+		path(FileCACert), filepath.Join(caKeyDir(opts), FileCAKey),
+		path(FileServerCert), path(FileServerKey),
+		path(FileClientCert), path(FileClientKey),
+		path(FileServerP12), path(FileClientP12), path(FileTruststore),
 	}
-	if generatePassword {
-		names = append(names, FileP12Password)
+	if opts.P12Password == nil {
+		paths = append(paths, path(FileP12Password))
 	}
-	return names
+	return paths
+}
+
+// caKeyDir returns the directory that receives ca.key.
+func caKeyDir(opts InitOptions) string {
+	if opts.CAKeyDir != "" {
+		return opts.CAKeyDir
+	}
+	return opts.Dir
 }
 
 // keepExisting returns the result for a complete PKI already in opts.Dir,
@@ -36,14 +45,13 @@ func initFileNames(generatePassword bool) []string {
 // names the missing ones.
 func keepExisting(opts InitOptions) (*InitResult, error) {
 	var present, missing []string
-	for _, name := range initFileNames(opts.P12Password == nil) {
-		path := filepath.Join(opts.Dir, name)
+	for _, path := range initFilePaths(opts) {
 		_, err := os.Lstat(path)
 		switch {
 		case err == nil:
 			present = append(present, path)
 		case errors.Is(err, fs.ErrNotExist):
-			missing = append(missing, name)
+			missing = append(missing, path)
 		default:
 			return nil, fmt.Errorf("pki init: check existing file %s: %w", path, err)
 		}
@@ -52,8 +60,8 @@ func keepExisting(opts InitOptions) (*InitResult, error) {
 		return nil, nil
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("pki init: %w in %s: missing %s: restore them from a backup, or replace the whole PKI with --force (which makes a new CA)",
-			ErrIncompletePKI, opts.Dir, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("pki init: %w: missing %s: restore them from a backup, or replace the whole PKI with --force (which makes a new CA)",
+			ErrIncompletePKI, strings.Join(missing, ", "))
 	}
 
 	ca, err := loadFirstCertificate(opts.Dir, FileCACert)

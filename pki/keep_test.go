@@ -90,8 +90,7 @@ func TestInitKeepExistingRejectsPartialSet(t *testing.T) {
 
 	require.Error(t, err)
 	assert.ErrorIs(t, err, pki.ErrIncompletePKI)
-	assert.Contains(t, err.Error(), "missing server.key, client.p12")
-	assert.Contains(t, err.Error(), dir)
+	assert.Contains(t, err.Error(), "missing "+filepath.Join(dir, pki.FileServerKey)+", "+filepath.Join(dir, pki.FileClientP12)+":")
 	assert.Equal(t, before, readDir(t, dir), "a partial PKI must be left as it was")
 }
 
@@ -104,7 +103,7 @@ func TestInitKeepExistingRejectsMissingCA(t *testing.T) {
 	_, err = pki.Init(pki.InitOptions{Dir: dir, KeepExisting: true})
 
 	assert.ErrorIs(t, err, pki.ErrIncompletePKI)
-	assert.ErrorContains(t, err, "missing ca.crt")
+	assert.ErrorContains(t, err, "missing "+filepath.Join(dir, pki.FileCACert)+":")
 }
 
 func TestInitKeepExistingRejectsLeafOfOtherCA(t *testing.T) {
@@ -137,4 +136,39 @@ func TestInitKeepExistingWithForceRejected(t *testing.T) {
 	_, err := pki.Init(pki.InitOptions{Dir: t.TempDir(), KeepExisting: true, Force: true})
 
 	assert.ErrorContains(t, err, "Force and KeepExisting both set")
+}
+
+func TestInitCAKeyDirSeparatesKey(t *testing.T) {
+	dir := t.TempDir()
+	keyDir := filepath.Join(t.TempDir(), "ca")
+
+	res, err := pki.Init(pki.InitOptions{Dir: dir, CAKeyDir: keyDir})
+	require.NoError(t, err)
+
+	assert.Contains(t, res.Files, filepath.Join(keyDir, pki.FileCAKey))
+	assert.FileExists(t, filepath.Join(keyDir, pki.FileCAKey))
+	assert.NoFileExists(t, filepath.Join(dir, pki.FileCAKey))
+	ca, err := pki.LoadCA(filepath.Join(dir, pki.FileCACert), filepath.Join(keyDir, pki.FileCAKey), nil)
+	require.NoError(t, err)
+	assert.Equal(t, res.CA.Serial, pki.IdentityOf(ca.Cert).Serial)
+	info, err := os.Stat(keyDir)
+	require.NoError(t, err)
+	assert.Equal(t, pki.ModeDir, info.Mode().Perm())
+}
+
+func TestInitKeepExistingWithCAKeyDir(t *testing.T) {
+	dir := t.TempDir()
+	keyDir := t.TempDir()
+	first, err := pki.Init(pki.InitOptions{Dir: dir, CAKeyDir: keyDir})
+	require.NoError(t, err)
+
+	kept, err := pki.Init(pki.InitOptions{Dir: dir, CAKeyDir: keyDir, KeepExisting: true})
+	require.NoError(t, err)
+	assert.True(t, kept.Kept)
+	assert.Equal(t, first.CA.Serial, kept.CA.Serial)
+
+	require.NoError(t, os.Remove(filepath.Join(keyDir, pki.FileCAKey)))
+	_, err = pki.Init(pki.InitOptions{Dir: dir, CAKeyDir: keyDir, KeepExisting: true})
+	assert.ErrorIs(t, err, pki.ErrIncompletePKI)
+	assert.ErrorContains(t, err, "missing "+filepath.Join(keyDir, pki.FileCAKey)+":")
 }

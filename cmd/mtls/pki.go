@@ -29,6 +29,7 @@ func runPKI(args []string, stdout, stderr io.Writer) error {
 func runPKIInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("pki init", stderr, "pki init --dir DIR [flags]")
 	dir := fs.String("dir", "", "directory for the PKI files, created with mode 0700 (required)")
+	caKeyDir := fs.String("ca-key-dir", "", "directory for ca.key, created with mode 0700 (default: --dir); keeps the CA key out of the directory that servers and clients mount")
 	keyType := fs.String("key-type", string(pki.DefaultKeyType), "key type: "+keyTypeNames())
 	caValidity := &durationFlag{pki.DefaultCAValidity}
 	fs.Var(caValidity, "ca-validity", "how long the CA certificate is valid, in days (90d) or a Go duration")
@@ -65,7 +66,7 @@ func runPKIInit(args []string, stdout, stderr io.Writer) error {
 		return errors.New("--server-dns and --server-ip are both empty: the server certificate needs at least one name")
 	}
 	opts := pki.InitOptions{
-		Dir: *dir, KeyType: kt, CAValidity: caValidity.d, LeafValidity: leafValidity.d,
+		Dir: *dir, CAKeyDir: *caKeyDir, KeyType: kt, CAValidity: caValidity.d, LeafValidity: leafValidity.d,
 		ServerDNS: serverDNS.values, ServerIPs: ips, ClientName: *clientName, TrustDomain: *trustDomain,
 		Force: *force, KeepExisting: *keepExisting,
 	}

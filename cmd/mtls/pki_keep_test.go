@@ -77,7 +77,7 @@ func TestPKIInitKeepExistingPartialSetFails(t *testing.T) {
 
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
-	assert.Contains(t, stderr, "incomplete PKI in "+dir+": missing client.key")
+	assert.Contains(t, stderr, "incomplete PKI: missing "+filepath.Join(dir, "client.key")+":")
 	assert.NoFileExists(t, filepath.Join(dir, "client.key"))
 }
 
