@@ -66,15 +66,25 @@ cleanup() {
 	exit "$status"
 }
 
+# say MESSAGE: prints a progress line with the seconds since the start.
+say() {
+	printf 'compose-e2e [%3d s] %s\n' $((SECONDS - start)) "$*"
+}
+
 fail() {
 	echo "FAIL: compose-e2e: $*" >&2
 	exit 1
 }
 
+# container_of SERVICE: prints the ID of the service's container. It asks
+# the engine by compose's labels rather than the compose tool, because
+# docker-compose v1 takes seconds to start on a busy machine.
 container_of() {
 	local id
-	id=$(compose ps -a -q "$1")
+	id=$(docker ps --all --quiet --filter "label=com.docker.compose.project=$project" \
+		--filter "label=com.docker.compose.service=$1")
 	[[ -n "$id" ]] || fail "service $1 has no container"
+	[[ "$id" != *$'\n'* ]] || fail "service $1 has more than one container"
 	echo "$id"
 }
 
@@ -87,14 +97,16 @@ wait_exit() {
 }
 
 service_logs() {
-	compose logs --no-color "$1" 2>&1
+	local id
+	id=$(container_of "$1")
+	docker logs "$id" 2>&1
 }
 
 expect_exit_zero() {
 	local code
 	code=$(wait_exit "$1")
 	[[ "$code" == 0 ]] || fail "service $1 exited with $code, expected 0"
-	echo "ok: $1 exited 0"
+	say "ok: $1 exited 0"
 }
 
 # has_text TEXT LOGS: grep reads all of LOGS from a variable, because
@@ -121,7 +133,7 @@ expect_server_log() {
 
 trap cleanup EXIT
 
-echo "compose-e2e: using ${compose_cmd[*]} ($("${compose_cmd[@]}" version --short 2>/dev/null || echo 'version unknown')), project $project"
+say "using ${compose_cmd[*]} ($("${compose_cmd[@]}" version --short 2>/dev/null || echo 'version unknown')), project $project"
 compose config --quiet || fail "docker-compose.yml is not valid"
 
 # Build the static binary for the engine's architecture, then the image
@@ -131,9 +143,9 @@ mkdir -p bin/docker
 CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -ldflags='-s -w' -o bin/docker/mtls ./cmd/mtls
 build_log=$(compose build pki 2>&1) || fail "image build failed:"$'\n'"$build_log"
 size=$(docker image inspect --format '{{.Size}}' "$MTLS_IMAGE")
-echo "ok: built $MTLS_IMAGE, $((size / 1000)) kB"
+say "ok: built $MTLS_IMAGE, $((size / 1000)) kB"
 
-echo "compose-e2e: up (default services)"
+say "up (default services)"
 "${compose_cmd[@]}" --project-name "$project" --file "$root/docker-compose.yml" up --detach --no-build >/dev/null 2>&1 \
 	|| fail "docker compose up failed"
 expect_exit_zero pki
@@ -141,12 +153,12 @@ expect_exit_zero client
 server=$(container_of server)
 health=$(docker inspect --format '{{.State.Health.Status}}' "$server")
 [[ "$health" == healthy ]] || fail "server health is $health, expected healthy"
-echo "ok: server is healthy"
+say "ok: server is healthy"
 expect_log pki "Created a"
 expect_log client "This client, as the server verified it:"
 expect_log client "Echo 3: sent \"hello 3\""
 expect_log client "Stream reply #3: \"three\""
-echo "ok: client made the identity call, three echoes and a stream"
+say "ok: client made the identity call, three echoes and a stream"
 
 user=$(docker inspect --format '{{.Config.User}}' "$server")
 [[ -n "$user" && "$user" != 0 && "$user" != 0:* && "$user" != root* ]] || fail "server image user is '$user', expected a non-root user"
@@ -157,9 +169,9 @@ done
 mounts=$(docker inspect --format '{{range .Mounts}}{{.Destination}}:{{if .RW}}rw{{else}}ro{{end}} {{end}}' "$server")
 mounts=${mounts% }
 [[ "$mounts" == "/pki:ro" ]] || fail "server mounts are '$mounts', expected only /pki read-only (no CA key)"
-echo "ok: server runs as user $user (process UID $uids), mounts $mounts"
+say "ok: server runs as user $user (process UID $uids), mounts $mounts"
 
-echo "compose-e2e: up --profile misconfig"
+say "up --profile misconfig"
 compose up --detach --no-build >/dev/null 2>&1 || fail "docker compose --profile misconfig up failed"
 # Each client, the reason it must see, and the reason the server logs.
 for spec in \
@@ -172,10 +184,10 @@ for spec in \
 	expect_log "$service" "Rejected as expected (reason $client_reason)."
 	expect_server_log "msg=\"rejected handshake\""
 	expect_server_log "reason=$server_reason "
-	echo "ok: $service rejected: client saw $client_reason, server logged $server_reason"
+	say "ok: $service rejected: client saw $client_reason, server logged $server_reason"
 done
 
-echo "compose-e2e: up again, the PKI must be kept"
+say "up again, the PKI must be kept"
 kept_before=$(grep -cF "Kept the existing PKI" <<<"$(service_logs pki)" || true)
 "${compose_cmd[@]}" --project-name "$project" --file "$root/docker-compose.yml" up --detach --no-build >/dev/null 2>&1 \
 	|| fail "second docker compose up failed"
@@ -189,6 +201,6 @@ kept=$(grep -F "Kept the existing PKI" -A 1 <<<"$pki_logs" | grep -oE 'CA .* ser
 kept_after=$(grep -cF "Kept the existing PKI" <<<"$pki_logs" || true)
 ((kept_after == kept_before + 1)) || fail "pki did not report a kept PKI on the last start ($kept_before kept before, $kept_after after)"
 [[ "$kept" == "$created" ]] || fail "kept CA serial '$kept' differs from the created one '$created'"
-echo "ok: PKI kept across restarts (CA serial $created)"
+say "ok: PKI kept across restarts (CA serial $created)"
 
 echo "PASS: compose-e2e in $((SECONDS - start)) s (image $((size / 1000)) kB, user $user)"
