@@ -39,8 +39,9 @@ else
 	skip "neither 'docker compose' nor 'docker-compose' is installed"
 fi
 
-project="grpc-mtls-e2e-$$"
-export MTLS_IMAGE="grpc-mtls-e2e:$$"
+run_id="$$-$RANDOM"
+project="grpc-mtls-e2e-$run_id"
+export MTLS_IMAGE="grpc-mtls-e2e:$run_id"
 export MTLS_BUILD_TARGET=prebuilt
 # An empty host port publishes the server on a random free port, so that a
 # server already on 8443 does not stop this test.
@@ -132,6 +133,9 @@ expect_server_log() {
 }
 
 trap cleanup EXIT
+# Bash runs the EXIT trap on these signals only when they are trapped too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 say "using ${compose_cmd[*]} ($("${compose_cmd[@]}" version --short 2>/dev/null || echo 'version unknown')), project $project"
 compose config --quiet || fail "docker-compose.yml is not valid"
