@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -18,13 +17,6 @@ import (
 
 // runCLI runs the mtls command in-process and returns its exit code,
 // standard output and standard error.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 func TestPKINewCAWritesCA(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ca-new")
 

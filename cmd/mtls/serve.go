@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
 	"github.com/grpc-mtls/grpc-mtls/pki/reload"
@@ -129,6 +130,12 @@ func logCall(log *slog.Logger) func(server.CallInfo) {
 			"resumed", c.Peer.Connection.Resumed}
 		if c.Err != nil {
 			log.Warn("call failed", append(attrs, "error", c.Err.Error())...)
+			return
+		}
+		// A container health check calls Check every few seconds, so
+		// successful checks stay below the default Info level.
+		if c.Method == healthpb.Health_Check_FullMethodName {
+			log.Debug("call", attrs...)
 			return
 		}
 		log.Info("call", attrs...)
