@@ -75,7 +75,9 @@ func NotCA() Defect {
 
 // WithoutCertSign removes keyCertSign from a CA certificate's key usage.
 func WithoutCertSign() Defect {
-	return func(s *spec) { s.tmpl.KeyUsage = s.tmpl.KeyUsage&^x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature }
+	return func(s *spec) {
+		s.tmpl.KeyUsage = s.tmpl.KeyUsage&^x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	}
 }
 
 // WithMaxPathLen sets a CA's path length constraint; n >= 1 lets the CA
