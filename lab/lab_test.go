@@ -2,6 +2,8 @@ package lab_test
 
 import (
 	"context"
+	"flag"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -268,4 +270,26 @@ func checkSide(t *testing.T, who string, want *seen, got *lab.Failure) {
 		assert.NotEmpty(t, d.Certificate.Serial, "%s diagnosis certificate serial", who)
 	}
 	assert.Equal(t, got.Err, d.Err, "%s diagnosis keeps the raw error", who)
+}
+
+var update = flag.Bool("update", false, "rewrite docs/TROUBLESHOOTING.md from what the lab observes")
+
+const guidePath = "../docs/TROUBLESHOOTING.md"
+
+func TestTroubleshootingGuide(t *testing.T) {
+	got := append(lab.Guide(observeAll(t)), '\n')
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(guidePath), 0o755))
+		require.NoError(t, os.WriteFile(guidePath, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(guidePath)
+	require.NoError(t, err, "run 'go test ./lab -run TestTroubleshootingGuide -update' to create the guide")
+	assert.Equal(t, string(want), string(got), "docs/TROUBLESHOOTING.md differs from what the lab observes: if the change is intended, run 'go test ./lab -run TestTroubleshootingGuide -update' and review the diff")
+}
+
+func TestNormalize(t *testing.T) {
+	in := `load /tmp/x/server.crt: dial 127.0.0.1:43121 and localhost:8443: certificate (serial 8d92bb46d25631b8) current time 2026-12-04T20:06:04Z is after 2026-12-03T20:06:04Z`
+	want := `load $DIR/server.crt: dial 127.0.0.1:PORT and localhost:PORT: certificate (serial SERIAL) current time TIME is after TIME`
+	assert.Equal(t, want, lab.Normalize(in, "/tmp/x"))
 }

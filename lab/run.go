@@ -102,6 +102,7 @@ func Run(ctx context.Context, sc *Scenario) *Observation {
 		return obs
 	}
 	obs.Client = &Failure{Side: pki.RoleClient, Err: err, Diagnosis: pki.DiagnoseWith(err, pki.RoleClient, cliMaterial)}
+	sc.expectFailure = obs.Client.Diagnosis.Reason
 	select {
 	case serr := <-failures:
 		obs.Server = &Failure{Side: pki.RoleServer, Err: serr, Diagnosis: pki.DiagnoseWith(serr, pki.RoleServer, srvMaterial)}

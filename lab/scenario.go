@@ -105,6 +105,10 @@ type Scenario struct {
 	// ClientMaxVersion caps the client's TLS version, as a client that
 	// cannot speak TLS 1.3 does; zero leaves it uncapped.
 	ClientMaxVersion uint16
+
+	// expectFailure is the client's diagnosis reason, once Run has seen
+	// it, for the --expect-failure flag of the reproducing command.
+	expectFailure pki.Reason
 }
 
 func (sc *Scenario) dialHost() string {
@@ -146,6 +150,9 @@ func (sc *Scenario) Commands(dir string) []string {
 	}
 	if sc.ClientMaxVersion == tls.VersionTLS12 {
 		return []string{rel(serve) + " &", fmt.Sprintf("openssl s_client -tls1_2 -connect 127.0.0.1:8443 -cert %s/client.crt -key %s/client.key </dev/null", dir, dir)}
+	}
+	if sc.expectFailure != "" {
+		call = append(call, "--expect-failure", string(sc.expectFailure))
 	}
 	return []string{rel(serve) + " &", rel(call)}
 }
