@@ -30,21 +30,28 @@ func Normalize(s, dir string) string {
 
 // WriteEntry writes obs as one entry of the troubleshooting guide, in
 // Markdown: the cause, what each side showed with its diagnosis, and how
-// to reproduce it.
-func WriteEntry(w io.Writer, obs *Observation) {
+// to reproduce it. Messages are normalised (see Normalize) unless raw is
+// set, which only replaces the scenario's directory with $DIR.
+func WriteEntry(w io.Writer, obs *Observation, raw bool) {
 	sc := obs.Scenario
+	norm := func(s string) string {
+		if raw {
+			return strings.ReplaceAll(s, sc.Dir, "$DIR")
+		}
+		return Normalize(s, sc.Dir)
+	}
 	k := sc.Kind
 	fmt.Fprintf(w, "<a id=\"%s\"></a>\n### %s\n\n", k.Name, k.Title)
 	fmt.Fprintf(w, "Kind `%s`. %s\n\n", k.Name, k.Cause)
 	switch {
 	case obs.Load != nil:
-		writeFailure(w, sc.Dir, fmt.Sprintf("The %s cannot load its files", obs.Load.Side), obs.Load)
+		writeFailure(w, norm, fmt.Sprintf("The %s cannot load its files", obs.Load.Side), obs.Load)
 	case obs.Succeeded():
 		fmt.Fprintf(w, "**Result:** the call succeeds; the server verified the client as `%s`.\n\n", obs.Caller)
 	default:
-		writeFailure(w, sc.Dir, "The client's first call fails", obs.Client)
+		writeFailure(w, norm, "The client's first call fails", obs.Client)
 		if obs.Server != nil {
-			writeFailure(w, sc.Dir, "The server reports", obs.Server)
+			writeFailure(w, norm, "The server reports", obs.Server)
 		} else {
 			fmt.Fprint(w, "**The server reports** nothing.\n\n")
 		}
@@ -57,14 +64,14 @@ func WriteEntry(w io.Writer, obs *Observation) {
 	}
 }
 
-func writeFailure(w io.Writer, dir, heading string, f *Failure) {
+func writeFailure(w io.Writer, norm func(string) string, heading string, f *Failure) {
 	d := f.Diagnosis
-	fmt.Fprintf(w, "**%s:**\n\n```text\n%s\n```\n\n", heading, Normalize(f.Message(), dir))
-	fmt.Fprintf(w, "Diagnosis `%s`%s: %s", d.Reason, blame(d), Normalize(d.Summary, dir))
+	fmt.Fprintf(w, "**%s:**\n\n```text\n%s\n```\n\n", heading, norm(f.Message()))
+	fmt.Fprintf(w, "Diagnosis `%s`%s: %s", d.Reason, blame(d), norm(d.Summary))
 	if d.Certificate != nil {
-		fmt.Fprintf(w, " Certificate: %s.", Normalize(d.Certificate.String(), dir))
+		fmt.Fprintf(w, " Certificate: %s.", norm(d.Certificate.String()))
 	}
-	fmt.Fprintf(w, "\nFix: %s\n\n", Normalize(d.Fix, dir))
+	fmt.Fprintf(w, "\nFix: %s\n\n", norm(d.Fix))
 }
 
 func blame(d pki.Diagnosis) string {
@@ -94,7 +101,7 @@ func Guide(observations map[string]*Observation) []byte {
 		fmt.Fprintf(&b, "\n## %s\n\n", strings.ToUpper(cat[:1])+cat[1:])
 		for _, k := range catalogue {
 			if obs, ok := observations[k.Name]; ok && k.Category == cat {
-				WriteEntry(&b, obs)
+				WriteEntry(&b, obs, false)
 			}
 		}
 	}
