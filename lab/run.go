@@ -79,24 +79,14 @@ func Run(ctx context.Context, sc *Scenario) *Observation {
 		return obs
 	}
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := startServer(sc, srvCfg)
 	if err != nil {
-		obs.Load = &Failure{Side: pki.RoleServer, Err: fmt.Errorf("listen on 127.0.0.1: %w", err)}
+		obs.Load = &Failure{Side: pki.RoleServer, Err: err}
 		return obs
 	}
-	failures := make(chan error, 16)
-	report := func(err error) {
-		select {
-		case failures <- err:
-		default:
-		}
-	}
-	stop := startServer(sc, srvCfg, lis, report)
-	defer stop()
+	defer srv.Stop()
 
-	_, port, _ := net.SplitHostPort(lis.Addr().String())
-	addr := net.JoinHostPort(sc.dialHost(), port)
-	caller, err := call(ctx, sc, addr, cliCfg)
+	caller, err := call(ctx, sc, srv.addr(sc.dialHost()), cliCfg)
 	if err == nil {
 		obs.Caller = caller
 		return obs
@@ -104,7 +94,7 @@ func Run(ctx context.Context, sc *Scenario) *Observation {
 	obs.Client = &Failure{Side: pki.RoleClient, Err: err, Diagnosis: pki.DiagnoseWith(err, pki.RoleClient, cliMaterial)}
 	sc.expectFailure = obs.Client.Diagnosis.Reason
 	select {
-	case serr := <-failures:
+	case serr := <-srv.failures:
 		obs.Server = &Failure{Side: pki.RoleServer, Err: serr, Diagnosis: pki.DiagnoseWith(serr, pki.RoleServer, srvMaterial)}
 	case <-time.After(serverWait):
 	}
@@ -195,18 +185,59 @@ func loadUnparsed(e Endpoint) (*pki.Keystore, error) {
 	return &pki.Keystore{Leaf: &x509.Certificate{Raw: der}, Key: key}, nil
 }
 
-func startServer(sc *Scenario, cfg *tls.Config, lis net.Listener, report func(error)) (stop func()) {
+// Server is a scenario's server running on 127.0.0.1.
+type Server struct {
+	lis      net.Listener
+	stop     func()
+	failures chan error
+}
+
+// Addr returns the server's address as host:port with host 127.0.0.1.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+func (s *Server) addr(host string) string {
+	_, port, _ := net.SplitHostPort(s.lis.Addr().String())
+	return net.JoinHostPort(host, port)
+}
+
+// Stop stops the server and closes its connections.
+func (s *Server) Stop() { s.stop() }
+
+// Serve loads the server side of sc and starts it on 127.0.0.1, for
+// tests and tools that bring their own client, such as the doctor's.
+func Serve(sc *Scenario) (*Server, error) {
+	_, cfg, f := loadServer(sc)
+	if f != nil {
+		return nil, f.Err
+	}
+	return startServer(sc, cfg)
+}
+
+func startServer(sc *Scenario, cfg *tls.Config) (*Server, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+	}
+	s := &Server{lis: lis, failures: make(chan error, 16)}
+	report := func(err error) {
+		select {
+		case s.failures <- err:
+		default:
+		}
+	}
 	switch sc.ServerMode {
 	case ServerPlaintext:
 		srv := grpc.NewServer(grpc.Creds(&plaintextCredentials{TransportCredentials: insecure.NewCredentials(), report: report}))
 		go func() { _ = srv.Serve(lis) }()
-		return srv.Stop
+		s.stop = srv.Stop
 	case ServerTLSWithoutALPN:
-		return serveTLSWithoutALPN(cfg, lis, report)
+		s.stop = serveTLSWithoutALPN(cfg, lis, report)
+	default:
+		srv := server.New(cfg, server.Options{OnHandshakeFailure: func(f server.HandshakeFailure) { report(f.Err) }})
+		go func() { _ = srv.Serve(lis) }()
+		s.stop = srv.Stop
 	}
-	srv := server.New(cfg, server.Options{OnHandshakeFailure: func(f server.HandshakeFailure) { report(f.Err) }})
-	go func() { _ = srv.Serve(lis) }()
-	return srv.Stop
+	return s, nil
 }
 
 // call makes the client's first call and returns the caller identity the
