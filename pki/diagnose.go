@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -201,8 +202,15 @@ func (c *cause) peerCertificate() *CertificateRef {
 	if errors.As(c.err, &invalid) {
 		return refOf(c.peer, invalid.Cert)
 	}
+	// A PeerIDError reaches a gRPC client as text only.
+	if m := peerIDTextRe.FindStringSubmatch(c.msg); m != nil {
+		return &CertificateRef{Owner: c.peer, Subject: m[1], Serial: m[2], Names: strings.Split(m[3], ", ")}
+	}
 	return nil
 }
+
+// peerIDTextRe matches PeerIDError's message, quoted or not.
+var peerIDTextRe = regexp.MustCompile(`peer identity not allowed: certificate \\?"(.+?)\\?" \(serial ([0-9a-f]+)\) has identities (.+?), want one of`)
 
 // ours returns our own leaf, for failures where the peer rejected it.
 func (c *cause) ours() *CertificateRef { return refOf(c.local, c.m.leaf()) }
