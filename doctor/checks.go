@@ -149,7 +149,7 @@ func (r *Report) checkValidity(c *x509.Certificate, ref string, now time.Time, w
 			Fix:     "issue a new certificate"})
 	case within > 0 && now.Add(within).After(c.NotAfter):
 		r.add(Finding{Severity: SeverityWarning, Check: "validity", Certificate: ref,
-			Problem: fmt.Sprintf("the certificate expires at %s, in %d days", c.NotAfter.Format(time.RFC3339), int(c.NotAfter.Sub(now).Hours()/24)),
+			Problem: fmt.Sprintf("the certificate expires at %s, in %d days", c.NotAfter.Format(time.RFC3339), int(c.NotAfter.Sub(now).Round(24*time.Hour)/(24*time.Hour))),
 			Fix:     "renew it before then"})
 	}
 }

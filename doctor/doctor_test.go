@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zmap/zlint/v3/lint"
 
 	"github.com/grpc-mtls/grpc-mtls/doctor"
 	"github.com/grpc-mtls/grpc-mtls/lab"
@@ -239,4 +241,14 @@ func TestDoctorHealthyServer(t *testing.T) {
 	data, err := json.Marshal(report)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), `"acceptable_cas":["CN=lab CA,O=grpc-mtls"]`)
+}
+
+func TestSkippedLintsAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/DOCTOR.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), "`skippedLints`")
+	for name, reason := range doctor.SkippedLints() {
+		assert.NotEmpty(t, reason, "lint %s has no reason", name)
+		assert.NotNil(t, lint.GlobalRegistry().ByName(name), "zlint has no lint named %s", name)
+	}
 }

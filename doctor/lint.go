@@ -128,3 +128,13 @@ func (r *Report) lintOne(reg lint.Registry, c *zx509.Certificate) {
 			Fix: "issue the certificate again with a profile that satisfies this rule"})
 	}
 }
+
+// SkippedLints returns the Baseline Requirements lints the doctor skips
+// for every certificate, each with the reason.
+func SkippedLints() map[string]string {
+	out := make(map[string]string, len(skippedLints))
+	for k, v := range skippedLints {
+		out[k] = v
+	}
+	return out
+}

@@ -33,7 +33,7 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "          fix: %s\n", f.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\n%d errors, %d warnings, %d notes.\n", r.count(SeverityError), r.count(SeverityWarning), r.count(SeverityInfo))
+	fmt.Fprintf(w, "\n%s, %s, %s.\n", plural(r.count(SeverityError), "error"), plural(r.count(SeverityWarning), "warning"), plural(r.count(SeverityInfo), "note"))
 }
 
 func (r *Report) writeConnection(w io.Writer, c *Connection) {
@@ -63,4 +63,11 @@ func (r *Report) writeConnection(w io.Writer, c *Connection) {
 	if c.TLS12 != nil {
 		fmt.Fprintf(w, "  TLS 1.2 clients: %s\n", map[bool]string{true: "accepted", false: "rejected"}[*c.TLS12])
 	}
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -49,7 +49,7 @@ func (b *builder) newCA(name string, kt pki.KeyType, defects ...faults.Defect) *
 	if b.err != nil {
 		return nil
 	}
-	ca, err := faults.NewCA(pki.CAOptions{CommonName: name, KeyType: kt, Validity: 30 * 24 * time.Hour, Now: b.clock()}, defects...)
+	ca, err := faults.NewCA(pki.CAOptions{CommonName: name, KeyType: kt, Validity: 365 * 24 * time.Hour, Now: b.clock()}, defects...)
 	b.fail(err)
 	return ca
 }
@@ -67,7 +67,9 @@ func (b *builder) issue(ca *pki.CA, req pki.LeafRequest, defects ...faults.Defec
 		req.Now = b.clock()
 	}
 	if req.Validity == 0 {
-		req.Validity = 7 * 24 * time.Hour
+		// Longer than the doctor's default --within of 30 days, so that
+		// only the kind's own fault shows.
+		req.Validity = 60 * 24 * time.Hour
 	}
 	leaf, err := faults.Issue(ca, req, defects...)
 	b.fail(err)
