@@ -236,6 +236,7 @@ func (r *Report) checkChain(opts Options, m *material, now time.Time) {
 	if at.After(m.leaf.NotAfter) {
 		at = m.leaf.NotAfter
 	}
+
 	inter := x509.NewCertPool()
 	for _, c := range m.inter {
 		inter.AddCert(c)
@@ -244,6 +245,7 @@ func (r *Report) checkChain(opts Options, m *material, now time.Time) {
 	if err == nil {
 		return
 	}
+
 	ref := certRef(m.leaf)
 	f := Finding{Severity: SeverityError, Check: "chain", Certificate: ref,
 		Problem: "the certificate does not verify against the truststore: " + err.Error(),

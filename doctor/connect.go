@@ -16,7 +16,7 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/pki"
 )
 
-// Connection is what the doctor learned from the server at Options.Addr.
+// Connection is the doctor's view of the server at Options.Addr.
 type Connection struct {
 	Addr       string `json:"addr"`
 	TLSVersion string `json:"tls_version,omitempty"`
@@ -68,8 +68,8 @@ func (r *Report) connect(ctx context.Context, opts Options, m *material) {
 	}
 	ok := r.handshake(ctx, opts, cfg, m, material)
 	if ok || conn.CertificateRequested {
-		// A server that rejected our certificate still told which CAs it
-		// accepts, which often explains the rejection.
+		// A server that rejected our certificate has still listed the CAs
+		// it accepts, and the list often explains the rejection.
 		r.checkAcceptableCAs(m)
 	}
 	if !ok {
@@ -94,12 +94,13 @@ func (r *Report) handshake(ctx context.Context, opts Options, base *tls.Config, 
 		if m.keystore == nil {
 			return &tls.Certificate{}, nil
 		}
-		// Send our certificate even when the server does not list its
-		// issuer, unlike crypto/tls's default, to learn whether the
-		// server would accept it; checkAcceptableCAs reports the listing.
+		// Unlike crypto/tls's default, send our certificate even when the
+		// server does not list its issuer, to learn whether the server
+		// would accept it. checkAcceptableCAs reports the listing.
 		c := m.keystore.TLSCertificate()
 		return &c, nil
 	}
+
 	d := tls.Dialer{Config: cfg}
 	raw, err := d.DialContext(ctx, "tcp", opts.Addr)
 	if err != nil {
@@ -112,6 +113,7 @@ func (r *Report) handshake(ctx context.Context, opts Options, base *tls.Config, 
 		r.add(connectFinding("handshake", err, material))
 		return false
 	}
+
 	tlsConn := raw.(*tls.Conn)
 	defer tlsConn.Close()
 	state := tlsConn.ConnectionState()
@@ -126,6 +128,7 @@ func (r *Report) handshake(ctx context.Context, opts Options, base *tls.Config, 
 			Fix:     "connect to the gRPC server directly, or configure the proxy for HTTP/2 (ALPN h2)"})
 		return false
 	}
+
 	_ = tlsConn.SetReadDeadline(time.Now().Add(firstRecordWait))
 	_, err = tlsConn.Read(make([]byte, 1))
 	var netErr net.Error

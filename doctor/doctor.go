@@ -27,9 +27,9 @@ type Finding struct {
 	// Certificate is the subject and serial of the certificate concerned,
 	// when there is one.
 	Certificate string `json:"certificate,omitempty"`
-	// Problem says what is wrong.
+	// Problem describes what is wrong.
 	Problem string `json:"problem"`
-	// Fix says what to do about it.
+	// Fix is the next step to take.
 	Fix string `json:"fix,omitempty"`
 }
 
@@ -76,7 +76,7 @@ type Report struct {
 
 // CertificateSummary describes a checked certificate.
 type CertificateSummary struct {
-	// Source is where it came from: "keystore", "truststore" or "peer".
+	// Source is the origin: "keystore", "truststore" or "peer".
 	Source    string    `json:"source"`
 	Subject   string    `json:"subject"`
 	Issuer    string    `json:"issuer"`
@@ -109,7 +109,8 @@ func (r *Report) count(s Severity) int {
 func (r *Report) add(f Finding) { r.Findings = append(r.Findings, f) }
 
 // Check runs every offline check and, with opts.Addr, the connection
-// checks. It reports problems as findings and never fails as a whole.
+// checks. Every problem, including files that do not load, becomes a
+// finding, so Check has no error result.
 func Check(ctx context.Context, opts Options) *Report {
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -51,8 +51,8 @@ var skippedLints = map[string]string{
 }
 
 // skippedForEd25519 are Baseline Requirements lints that reject Ed25519
-// keys, which the public web does not allow and a private PKI between
-// modern stacks may use; checkKey notes where Ed25519 is unsupported.
+// keys. The public web does not allow Ed25519, but a private PKI between
+// modern stacks may use it, and checkKey notes where it is unsupported.
 var skippedForEd25519 = map[string]bool{
 	"e_algorithm_identifier_improper_encoding": true,
 	"e_signature_algorithm_not_supported":      true,

@@ -9,8 +9,8 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/pki"
 )
 
-// material is what load could read, file by file, so that one broken
-// file does not hide the problems of the others.
+// material holds the certificates and key that load could read, file by
+// file, so that one broken file does not hide the problems of the others.
 type material struct {
 	keystore  *pki.Keystore
 	leaf      *x509.Certificate

@@ -95,7 +95,7 @@ func dialHTTP1(ctx context.Context, addr string, cfg *tls.Config) error {
 	if _, err := conn.Read(make([]byte, 1)); err != nil {
 		return fmt.Errorf("read HTTP/1.1 response: %w", err)
 	}
-	return errors.New("server answered an HTTP/1.1 request on the gRPC port")
+	return errors.New("server sent a response to an HTTP/1.1 request on the gRPC port")
 }
 
 // firstCertificateDER returns the DER of the first CERTIFICATE block.

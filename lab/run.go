@@ -37,7 +37,7 @@ func (f *Failure) Message() string {
 	return f.Err.Error()
 }
 
-// Observation is what each side saw when a scenario ran.
+// Observation holds each side's view of one run of a scenario.
 type Observation struct {
 	Scenario *Scenario
 	// Load is set when a side could not load its files; no connection was

@@ -80,9 +80,9 @@ type Diagnosis struct {
 	// Side is the side whose check failed or whose files are wrong:
 	// "client", "server" or "" when it is not known.
 	Side string
-	// Summary says what went wrong, in one or two sentences.
+	// Summary is what went wrong, in one or two sentences.
 	Summary string
-	// Fix says what to do about it.
+	// Fix is the next step to take.
 	Fix string
 	// Certificate is the certificate the failure is about, when known:
 	// the peer's from a crypto/tls verification error, or our own when

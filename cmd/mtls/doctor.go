@@ -28,6 +28,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: doctor takes only flags", fs.Arg(0))
 	}
@@ -40,6 +41,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	if (m.keystore != "" || m.truststore != "") && m.passwordFile == "" {
 		return fmt.Errorf("--keystore and --truststore need --password-file")
 	}
+
 	ks, _ := m.keystoreSource()
 	opts := doctor.Options{
 		Role: pki.Role(*role), Keystore: ks, Truststore: m.truststoreSource(), Names: names.values,
@@ -48,6 +50,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 	if *peerCA != "" {
 		opts.PeerTruststore = pki.TruststoreSource{File: *peerCA}
 	}
+
 	report := doctor.Check(context.Background(), opts)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

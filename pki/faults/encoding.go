@@ -109,10 +109,11 @@ func signTBS(signer crypto.Signer, tbs []byte, hash crypto.Hash) ([]byte, error)
 	return sig, nil
 }
 
-// parseLenient parses der. A certificate that Go rejects only for its
-// negative serial number is returned as the parse of the same certificate
-// with the serial made positive, carrying the faulty DER in Raw, so that
-// it can still be written to files and sent in handshakes.
+// parseLenient parses der. Go rejects a certificate with a negative
+// serial number, so for one, parseLenient parses the same certificate with
+// the serial made positive and then puts the faulty DER in Raw and the
+// negative serial in SerialNumber. The result can still be written to
+// files and sent in handshakes.
 func parseLenient(der []byte) (*x509.Certificate, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err == nil {
