@@ -444,7 +444,7 @@ func (b *builder) encryptedServerKey(sc *Scenario) string {
 	if b.err != nil {
 		return sc.Server.Key
 	}
-	enc, err := pki.MarshalEncryptedPrivateKeyPEM(key, []byte(labPassphrase))
+	enc, err := faults.MarshalEncryptedKeyPEM(key, []byte(labPassphrase))
 	b.fail(err)
 	return b.write("server-encrypted.key", enc, pki.ModePrivate)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/youmark/pkcs8"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
@@ -98,4 +99,23 @@ func EncodeKeystore3DES(ks *pki.Keystore, caCerts []*x509.Certificate, password 
 		return nil, fmt.Errorf("encode 3DES PKCS#12 keystore: %w", err)
 	}
 	return data, nil
+}
+
+// labIterations is the PBKDF2 iteration count of MarshalEncryptedKeyPEM.
+// pki.MarshalEncryptedPrivateKeyPEM uses 600,000 for real keys; lab keys
+// protect nothing, and a low count keeps tests fast.
+const labIterations = 2048
+
+// MarshalEncryptedKeyPEM encrypts key as PKCS#8 (PBES2, AES-256-CBC) like
+// pki.MarshalEncryptedPrivateKeyPEM, with a PBKDF2 iteration count too low
+// for real keys, so that tests of encrypted keys stay fast.
+func MarshalEncryptedKeyPEM(key crypto.Signer, passphrase []byte) ([]byte, error) {
+	der, err := pkcs8.MarshalPrivateKey(key, passphrase, &pkcs8.Opts{
+		Cipher:  pkcs8.AES256CBC,
+		KDFOpts: pkcs8.PBKDF2Opts{SaltSize: 16, IterationCount: labIterations, HMACHash: crypto.SHA256},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encrypt private key as PKCS#8: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
 }
