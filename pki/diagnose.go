@@ -185,6 +185,10 @@ func (c *cause) has(substrings ...string) bool {
 
 // peerCertificate returns the peer's leaf from a crypto/tls or
 // crypto/x509 error, which only the side that ran the check has.
+//
+// NOTE: grpc-go hands a client its handshake error as text, so on the
+// client the server's certificate is named only for PeerIDError, whose
+// text carries it; 'mtls doctor --addr' shows what the server presented.
 func (c *cause) peerCertificate() *CertificateRef {
 	var verr *tls.CertificateVerificationError
 	if errors.As(c.err, &verr) && len(verr.UnverifiedCertificates) > 0 {
