@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/grpc-mtls/grpc-mtls/lab"
+	"github.com/grpc-mtls/grpc-mtls/pki"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -124,4 +128,44 @@ func TestCallExpectServer(t *testing.T) {
 	assert.Contains(t, stderr, "reason code:  peer_identity_not_allowed")
 	assert.Contains(t, stderr, "failed on:    the client")
 	assert.Contains(t, stderr, "certificate:  the server's certificate CN=localhost")
+}
+
+// TestLabCallCommandsReproduce runs the 'mtls call' command that 'mtls
+// lab write' prints for each kind against the kind's server. It must exit
+// 0, because the call succeeds or fails with the reason its
+// --expect-failure names, or, when the client's own files are the broken
+// ones, exit 1 with the loader's error.
+func TestLabCallCommandsReproduce(t *testing.T) {
+	for _, k := range lab.Kinds() {
+		t.Run(k.Name, func(t *testing.T) {
+			sc, err := k.Build(t.TempDir())
+			require.NoError(t, err)
+			obs := lab.Run(context.Background(), sc)
+			cmds := sc.Commands(sc.Dir)
+			if len(cmds) == 0 || !strings.HasPrefix(cmds[len(cmds)-1], "mtls call ") {
+				t.Skip("reproduced by another client or only by 'mtls lab run'")
+			}
+			srv, err := lab.Serve(sc)
+			if err != nil {
+				// The server's own files do not load: 'mtls serve' fails
+				// the same way, and the lab suite checks that error.
+				t.Skipf("server files do not load: %v", err)
+			}
+			defer srv.Stop()
+			_, port, err := net.SplitHostPort(srv.Addr())
+			require.NoError(t, err)
+
+			args := strings.Fields(cmds[len(cmds)-1])[1:]
+			for i, a := range args {
+				args[i] = strings.Replace(a, ":8443", ":"+port, 1)
+			}
+			code, stdout, stderr := runCLI(args...)
+			if obs.Load != nil && obs.Load.Side == pki.RoleClient {
+				assert.Equal(t, 1, code)
+				assert.Contains(t, stderr, obs.Load.Err.Error())
+				return
+			}
+			assert.Equal(t, 0, code, "mtls %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), stdout, stderr)
+		})
+	}
 }
