@@ -3,6 +3,9 @@ package pki_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -88,4 +91,29 @@ func TestPeerIDErrorReachesClientAsText(t *testing.T) {
 	assert.Equal(t, "CN=intruder", text.Certificate.Subject)
 	assert.Equal(t, typed.Certificate.Serial, text.Certificate.Serial)
 	assert.Equal(t, []string{"spiffe://test.local/intruder"}, text.Certificate.Names)
+}
+
+// TestOpenSSLTruststoreWithoutTrustedEntries loads a certificate-only
+// PKCS#12 file as "openssl pkcs12 -export -nokeys" writes it: OpenSSL
+// does not mark the entries as trusted, as Java's keytool does.
+func TestOpenSSLTruststoreWithoutTrustedEntries(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t)
+	caFile := ca.WriteCA(t, dir)
+	p12 := filepath.Join(dir, "truststore.p12")
+	out, err := exec.Command(openssl, "pkcs12", "-export", "-nokeys", "-in", caFile, "-out", p12, "-passout", "pass:secret").CombinedOutput()
+	require.NoError(t, err, string(out))
+	password := filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(password, []byte("secret\n"), 0o600))
+
+	_, err = pki.LoadTruststore(pki.TruststoreSource{File: p12, PasswordFile: password})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not marked as trusted")
+	d := pki.Diagnose(err, pki.RoleServer)
+	assert.Equal(t, pki.ReasonNoTrustedEntries, d.Reason)
+	assert.Equal(t, "server", d.Side)
 }
