@@ -198,8 +198,10 @@ func leafTemplate(req LeafRequest, pub crypto.PublicKey, authorityKeyID []byte) 
 		eku = x509.ExtKeyUsageClientAuth
 	}
 	usage := x509.KeyUsageDigitalSignature
-	if _, ok := pub.(*rsa.PublicKey); ok {
-		// RSA key exchange in TLS 1.2 encrypts to the key.
+	if _, ok := pub.(*rsa.PublicKey); ok && req.Role == RoleServer {
+		// RSA key exchange in TLS 1.2 encrypts to the server's key. RFC
+		// 5280 section 4.2.1.12 does not pair keyEncipherment with
+		// clientAuth, so client certificates go without it.
 		usage |= x509.KeyUsageKeyEncipherment
 	}
 

@@ -26,6 +26,8 @@ Usage:
   mtls call [flags]                 call the server and show both identities
   mtls call --repeat N [flags]      keep calling while certificates rotate
   mtls health [flags]               exit 0 only if the server reports SERVING
+  mtls doctor --role R [flags]      check a keystore and truststore, and optionally a server
+  mtls lab list|run|write           reproduce the common ways mutual TLS breaks
 
 Run 'mtls COMMAND -h' for a command's flags. Every flag also reads an
 environment variable: --listen from MTLS_LISTEN, --cert from MTLS_CERT,
@@ -59,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCall(args[1:], stdout, stderr)
 	case "health":
 		err = runHealth(args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(args[1:], stdout, stderr)
+	case "lab":
+		err = runLab(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "mtls: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -31,6 +31,8 @@ func runServe(args []string, _, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	var rf reloadFlags
 	rf.register(fs)
+	var allowClient listFlag
+	fs.Var(&allowClient, "allow-client", "accept only clients whose certificate has one of these URI SANs (SPIFFE IDs), or DNS SANs if it has no URI SAN; comma-separated or repeated (default: any client the truststore accepts)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,17 +55,20 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pki.RequirePeerID(cfg, allowClient.values...)
 	serverCert := func() *x509.Certificate { return ks.Leaf }
-	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}}, log)
+	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}, VerifyConnection: cfg.VerifyConnection}, log)
 	defer stopReload()
 	if watcher != nil {
 		cfg = watcher.ServerTLSConfig()
 		serverCert = func() *x509.Certificate { return watcher.Current().Keystore.Leaf }
 	}
 	srv := server.New(cfg, server.Options{
-		HandshakeTimeout:   *handshakeTimeout,
-		ServerCertificate:  serverCert,
-		OnHandshakeFailure: logHandshakeFailure(log),
+		HandshakeTimeout:  *handshakeTimeout,
+		ServerCertificate: serverCert,
+		// NOTE: the diagnosis compares against the files loaded at start,
+		// so after a hot reload it may name the previous certificate.
+		OnHandshakeFailure: logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts}),
 		OnCall:             logCall(log),
 		ExtraOptions:       rf.serverOptions(),
 	})
@@ -116,10 +121,17 @@ func serveUntilSignal(srv *grpc.Server, lis net.Listener, timeout time.Duration,
 	return nil
 }
 
-func logHandshakeFailure(log *slog.Logger) func(server.HandshakeFailure) {
+// logHandshakeFailure logs each failed handshake with its diagnosis,
+// made again with the server's own material so that it can name the
+// server's certificate when the client rejected it.
+func logHandshakeFailure(log *slog.Logger, m pki.Material) func(server.HandshakeFailure) {
 	return func(f server.HandshakeFailure) {
-		log.Warn("rejected handshake", "peer", addrOf(f.Addr), "reason", string(f.Diagnosis.Reason),
-			"explanation", f.Diagnosis.String(), "error", f.Err.Error())
+		d := pki.DiagnoseWith(f.Err, pki.RoleServer, m)
+		attrs := []any{"peer", addrOf(f.Addr), "reason", string(d.Reason), "failed_on", d.Side}
+		if d.Certificate != nil {
+			attrs = append(attrs, "certificate_of", string(d.Certificate.Owner), "subject", d.Certificate.Subject, "serial", d.Certificate.Serial)
+		}
+		log.Warn("rejected handshake", append(attrs, "explanation", d.String(), "error", f.Err.Error())...)
 	}
 }
 
