@@ -40,8 +40,8 @@ type File struct {
 // WriteFiles writes every file atomically. Unless force is set it first
 // checks that none of them exists and, if one does, writes nothing and
 // returns an error wrapping ErrFileExists that names it. Every file is
-// first written in full to a temporary file next to its target, and the
-// targets are replaced only once all of them are ready, so a failed write
+// first written in full to a temporary file next to its target. The
+// targets are replaced only when all of them are ready, so a failed write
 // (a full disk, a missing directory) leaves the old files as they were.
 func WriteFiles(files []File, force bool) error {
 	if !force {

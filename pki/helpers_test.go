@@ -15,6 +15,14 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/pki"
 )
 
+func TestMain(m *testing.M) {
+	// The production count of 600,000 rounds makes each encryption and
+	// decryption take over a second under the race detector. The CLI tests
+	// check the real count with openssl.
+	pki.SetPBKDF2Iterations(2048)
+	os.Exit(m.Run())
+}
+
 // keyCache holds a few keys per type for the whole test binary, because
 // RSA key generation takes up to a second and most tests need some key of
 // a type, not a fresh one.
@@ -29,10 +37,14 @@ type keySlot struct {
 
 func testKey(tb testing.TB, kt pki.KeyType, use string) crypto.Signer {
 	tb.Helper()
-	gen, _ := keyCache.LoadOrStore(keySlot{kt, use}, sync.OnceValues(func() (crypto.Signer, error) { return pki.GenerateKey(kt) }))
-	key, err := gen.(func() (crypto.Signer, error))()
+	key, err := loadCachedKey(keySlot{kt, use})
 	require.NoError(tb, err, "generate %s key for %s", kt, use)
 	return key
+}
+
+func loadCachedKey(slot keySlot) (crypto.Signer, error) {
+	gen, _ := keyCache.LoadOrStore(slot, sync.OnceValues(func() (crypto.Signer, error) { return pki.GenerateKey(slot.keyType) }))
+	return gen.(func() (crypto.Signer, error))()
 }
 
 // fixedNow is the clock of tests that check validity periods.
@@ -92,6 +104,33 @@ func certPEM(certs ...*x509.Certificate) []byte { return pki.EncodeCertificatesP
 func keyPEM(tb testing.TB, key crypto.Signer) []byte {
 	tb.Helper()
 	data, err := pki.MarshalPrivateKeyPEM(key)
+	require.NoError(tb, err)
+	return data
+}
+
+// samePublicKey reports whether two public keys are equal.
+func samePublicKey(a, b crypto.PublicKey) bool {
+	key, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && key.Equal(b)
+}
+
+// testPassphrase encrypts the cached encrypted key.
+const testPassphrase = "correct horse battery staple"
+
+// encryptedCAKey is the key of newTestCA(tb, pki.KeyECDSAP256) as
+// encrypted PKCS#8 PEM, made once for every test that needs one.
+var encryptedCAKey = sync.OnceValues(func() ([]byte, error) {
+	key, err := loadCachedKey(keySlot{pki.KeyECDSAP256, "ca"})
+	if err != nil {
+		return nil, err
+	}
+	return pki.MarshalEncryptedPrivateKeyPEM(key, []byte(testPassphrase))
+})
+
+func encryptedCAKeyPEM(tb testing.TB) []byte {
+	tb.Helper()
+	testKey(tb, pki.KeyECDSAP256, "ca")
+	data, err := encryptedCAKey()
 	require.NoError(tb, err)
 	return data
 }
