@@ -52,11 +52,17 @@ func TestClientTLSConfig(t *testing.T) {
 	assert.NotNil(t, cfg.ClientSessionCache, "sessions can resume")
 	assert.True(t, cfg.RootCAs.Equal(ts.Pool()))
 	require.Len(t, cfg.Certificates, 1)
+	require.NotNil(t, cfg.GetClientCertificate)
+	other := newTestCA(t, pki.KeyEd25519)
+	presented, err := cfg.GetClientCertificate(&tls.CertificateRequestInfo{AcceptableCAs: [][]byte{other.Cert.RawSubject}})
+	require.NoError(t, err)
+	assert.Equal(t, leaf.Cert.Raw, presented.Certificate[0], "the certificate is presented even to a server that names other CAs")
 
 	cfg, err = pki.ClientTLSConfig(nil, ts, "", pki.TLSOptions{DisableSessionResumption: true})
 	require.NoError(t, err)
 
 	assert.Empty(t, cfg.Certificates, "a client without a keystore presents nothing")
+	assert.Nil(t, cfg.GetClientCertificate)
 	assert.Nil(t, cfg.ClientSessionCache)
 
 	_, err = pki.ClientTLSConfig(ks, nil, "server", pki.TLSOptions{})
