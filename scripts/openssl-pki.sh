@@ -14,7 +14,7 @@
 # Differences from 'mtls pki init', on purpose:
 #   - The CA key is RSA 4096 and always encrypted, and the leaf keys are
 #     RSA 2048, as this recipe is usually written. 'mtls pki init' uses
-#     ECDSA P-256 unless --key-type says otherwise, and encrypts ca.key only
+#     ECDSA P-256 unless --key-type selects another type, and encrypts ca.key only
 #     with --ca-passphrase-file.
 #   - Serial numbers come from 'openssl ca -rand_serial': 159 random bits
 #     instead of 128.
