@@ -90,9 +90,11 @@ expect_rejection() {
 
 mkdir -p "$demo"
 
-heading "Build the mtls binary"
 if [[ -z "${MTLS_BIN:-}" ]]; then
+	heading "Build the mtls binary"
 	show go build -o bin/mtls ./cmd/mtls
+else
+	heading "Use the prebuilt mtls binary"
 fi
 [[ -x "$mtls" ]] || fail "$mtls is not an executable: build it with 'make build'"
 echo "Using $mtls"

@@ -27,7 +27,7 @@ func TestDemoScript(t *testing.T) {
 	env := []string{"MTLS_BIN=" + mtlsBin, "DEMO_DIR=" + demoDir}
 
 	for _, attempt := range []string{"first run", "second run over the first"} {
-		res := run(t, env, bash, repoFile(t, "scripts/demo.sh"))
+		res := runWithTimeout(t, scriptTimeout, "", env, bash, repoFile(t, "scripts/demo.sh"))
 
 		require.Equal(t, 0, res.code, "%s:\n%s", attempt, res)
 		out := res.stdout
@@ -55,7 +55,7 @@ func TestOpenSSLScript(t *testing.T) {
 	dir := pkiDir(filepath.Join(t.TempDir(), "openssl-pki"))
 	script := repoFile(t, "scripts/openssl-pki.sh")
 
-	res := run(t, nil, bash, script, string(dir))
+	res := runWithTimeout(t, scriptTimeout, "", nil, bash, script, string(dir))
 
 	require.Equal(t, 0, res.code, res.String())
 	modes := map[string]os.FileMode{
