@@ -82,8 +82,9 @@ func NewCA(opts CAOptions) (*CA, error) {
 		return nil, err
 	}
 	// The default name ends in the first bytes of the key identifier, so
-	// that two CAs made by separate runs never share a subject: verifiers
-	// pick issuer candidates by subject, and keytool names entries by it.
+	// that two CAs made by separate runs never share a subject. Verifiers
+	// pick issuer candidates by subject, and EncodeTruststore names the
+	// truststore entry after the common name.
 	defaultName := fmt.Sprintf("grpc-mtls CA %x", skid[:4])
 	name := pkix.Name{CommonName: valueOr(opts.CommonName, defaultName), Organization: []string{valueOr(opts.Organization, "grpc-mtls")}}
 	notBefore, notAfter := validity(opts.Now, opts.Backdate, opts.Validity, DefaultCAValidity)
