@@ -120,7 +120,10 @@ func TestIssueKeyUsageAndSignature(t *testing.T) {
 			ca := newTestCA(t, kt)
 			for _, leaf := range []*pki.Leaf{issue(t, ca, serverRequest(t, kt)), issue(t, ca, clientRequest(t, kt))} {
 				want := x509.KeyUsageDigitalSignature
-				if _, isRSA := leaf.Cert.PublicKey.(*rsa.PublicKey); isRSA {
+				_, isRSA := leaf.Cert.PublicKey.(*rsa.PublicKey)
+				if isRSA && leaf.Cert.ExtKeyUsage[0] == x509.ExtKeyUsageServerAuth {
+					// RSA key exchange encrypts to a server's key; RFC 5280
+					// lists only digitalSignature and keyAgreement for clientAuth.
 					want |= x509.KeyUsageKeyEncipherment
 				}
 

@@ -73,7 +73,7 @@ func TestCallFailures(t *testing.T) {
 			name:         "no client certificate",
 			flags:        []string{"--ca", dir.path("ca.crt")},
 			rawError:     "remote error: tls: certificate required",
-			likelyCause:  "The server requires a client certificate and we sent none.",
+			likelyCause:  "The server requires a client certificate, and we have none configured, so we sent none.",
 			clientReason: "no_client_certificate",
 			serverReason: "no_client_certificate",
 		},
@@ -89,7 +89,7 @@ func TestCallFailures(t *testing.T) {
 			name:         "server name not in the certificate",
 			flags:        args(dir.clientArgs(), []string{"--server-name", "billing.internal"}),
 			rawError:     "x509: certificate is valid for server, localhost, not billing.internal",
-			likelyCause:  "The server's certificate is not valid for the name we dialed.",
+			likelyCause:  "The server's certificate is valid for server, localhost, but we expected billing.internal.",
 			clientReason: "name_mismatch",
 			serverReason: "peer_rejected_certificate",
 		},
@@ -97,7 +97,7 @@ func TestCallFailures(t *testing.T) {
 			name:         "server CA not trusted",
 			flags:        []string{"--cert", dir.path("client.crt"), "--key", dir.path("client.key"), "--ca", other.path("ca.crt")},
 			rawError:     "x509: certificate signed by unknown authority",
-			likelyCause:  "The server's certificate is not signed by a CA in our truststore.",
+			likelyCause:  "The server's certificate does not chain to a CA in our truststore",
 			clientReason: "unknown_authority",
 			serverReason: "peer_rejected_certificate",
 		},
@@ -147,7 +147,7 @@ func TestCallExpectFailure(t *testing.T) {
 	res := mtls(t, args(base, []string{"--ca", dir.path("ca.crt"), "--expect-failure", "no_client_certificate"})...)
 	assert.Equal(t, 0, res.code, res.String())
 	assert.Contains(t, res.stdout, "Rejected as expected (reason no_client_certificate).")
-	assert.Contains(t, res.stdout, "likely cause: The server requires a client certificate and we sent none.")
+	assert.Contains(t, res.stdout, "likely cause: The server requires a client certificate, and we have none configured, so we sent none.")
 
 	res = mtls(t, args(base, []string{"--ca", dir.path("ca.crt"), "--expect-failure", "unknown_authority"})...)
 	assert.Equal(t, 1, res.code, res.String())
