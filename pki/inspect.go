@@ -70,6 +70,9 @@ func inspectPKCS12(path string, data, password []byte) ([]Item, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("inspect %s: not PEM, so probably PKCS#12, which needs its password: give --password-file", path)
 	}
+	if err := checkKDFCost(data); err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
 	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
 	if err == nil {
 		items := []Item{certificateItem("certificate", leaf)}
