@@ -15,6 +15,9 @@ GRPCURL_VERSION            := v1.9.3
 GHZ_VERSION                := v0.121.0
 
 GO_TEST_FLAGS ?=
+# How long `make fuzz` runs each fuzz target, and `make test` after it.
+FUZZTIME       ?= 5m
+FUZZTIME_SHORT ?= 5s
 
 .PHONY: help
 help: ## List the targets.
@@ -65,3 +68,21 @@ check-generated: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 .PHONY: test
 test: tools lint check-generated ## Run every check: vet, buf lint, generated code, unit, integration and CLI tests.
 	go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+
+## Hardening -----------------------------------------------------------
+
+# go test accepts one -fuzz target per package and run, so each Fuzz
+# function found in a _test.go file runs on its own.
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5m).
+	@for dir in $$(grep -rl --include='*_test.go' -E '^func Fuzz' . | grep -v '^./.tools/' | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$dir/*_test.go | cut -c6-); do \
+			echo "fuzz $$dir $$target for $(FUZZTIME)"; \
+			go test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$dir; \
+		done; \
+	done
+
+.PHONY: fuzz-seeds
+fuzz-seeds: ## Regenerate the committed seed corpus of the pki fuzz targets.
+	go run ./internal/fuzzseeds -dir pki/testdata/fuzz

@@ -40,6 +40,12 @@ func Inspect(path string, password []byte) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
+	return InspectData(path, data, password)
+}
+
+// InspectData is Inspect for file content already in memory; path names
+// the file in errors.
+func InspectData(path string, data, password []byte) ([]Item, error) {
 	if !looksLikePEM(data) {
 		return inspectPKCS12(path, data, password)
 	}

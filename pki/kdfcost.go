@@ -28,10 +28,10 @@ const maxDERDepth = 32
 // salt) is followed by one or more INTEGERs. Data that is not DER is left
 // to the real parser to reject.
 func checkKDFCost(der []byte) error {
-	return walkDER(der, 0)
+	return walkDER(der, MaxKDFIterations, 0)
 }
 
-func walkDER(der []byte, depth int) error {
+func walkDER(der []byte, maxIterations int64, depth int) error {
 	if depth > maxDERDepth {
 		return nil
 	}
@@ -44,19 +44,19 @@ func walkDER(der []byte, depth int) error {
 		rest = next
 		switch {
 		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagSequence && v.IsCompound:
-			if err := checkSaltedParams(v.Bytes); err != nil {
+			if err := checkSaltedParams(v.Bytes, maxIterations); err != nil {
 				return err
 			}
-			if err := walkDER(v.Bytes, depth+1); err != nil {
+			if err := walkDER(v.Bytes, maxIterations, depth+1); err != nil {
 				return err
 			}
 		case v.IsCompound:
-			if err := walkDER(v.Bytes, depth+1); err != nil {
+			if err := walkDER(v.Bytes, maxIterations, depth+1); err != nil {
 				return err
 			}
 		case v.Class == asn1.ClassUniversal && v.Tag == asn1.TagOctetString:
 			// PKCS#12 wraps its contents in OCTET STRINGs that hold DER.
-			if err := walkDER(v.Bytes, depth+1); err != nil {
+			if err := walkDER(v.Bytes, maxIterations, depth+1); err != nil {
 				return err
 			}
 		}
@@ -68,7 +68,7 @@ func walkDER(der []byte, depth int) error {
 // INTEGERs after the salt are an iteration count and an optional key
 // length (PBES1, PBKDF2, MacData); three or more are scrypt's cost N,
 // block size r and parallelization p.
-func checkSaltedParams(content []byte) error {
+func checkSaltedParams(content []byte, maxIterations int64) error {
 	var elems []asn1.RawValue
 	for rest := content; len(rest) > 0; {
 		var v asn1.RawValue
@@ -92,23 +92,23 @@ func checkSaltedParams(content []byte) error {
 		}
 		switch {
 		case len(ints) >= 3:
-			if err := checkScrypt(ints[0], ints[1], ints[2]); err != nil {
+			if err := checkScrypt(ints[0], ints[1], ints[2], maxIterations); err != nil {
 				return err
 			}
 		case len(ints) >= 1:
-			if !ints[0].IsInt64() || ints[0].Int64() > MaxKDFIterations {
-				return fmt.Errorf("the key derivation asks for %s iterations, more than the limit of %d: re-encrypt the file with a standard tool such as openssl or keytool", ints[0], MaxKDFIterations)
+			if !ints[0].IsInt64() || ints[0].Int64() > maxIterations {
+				return fmt.Errorf("the key derivation asks for %s iterations, more than the limit of %d: re-encrypt the file with a standard tool such as openssl or keytool", ints[0], maxIterations)
 			}
 		}
 	}
 	return nil
 }
 
-func checkScrypt(n, r, p *big.Int) error {
+func checkScrypt(n, r, p *big.Int, maxIterations int64) error {
 	mem := new(big.Int).Mul(big.NewInt(128), new(big.Int).Mul(n, r))
 	work := new(big.Int).Mul(n, p)
-	if mem.Cmp(big.NewInt(maxScryptMemory)) > 0 || work.Cmp(big.NewInt(MaxKDFIterations)) > 0 {
-		return fmt.Errorf("the scrypt parameters N=%s r=%s p=%s need more than %d MiB or %d rounds: re-encrypt the key with smaller parameters", n, r, p, maxScryptMemory>>20, MaxKDFIterations)
+	if mem.Cmp(big.NewInt(maxScryptMemory)) > 0 || work.Cmp(big.NewInt(maxIterations)) > 0 {
+		return fmt.Errorf("the scrypt parameters N=%s r=%s p=%s need more than %d MiB or %d rounds: re-encrypt the key with smaller parameters", n, r, p, maxScryptMemory>>20, maxIterations)
 	}
 	return nil
 }
