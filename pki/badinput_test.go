@@ -2,6 +2,7 @@ package pki_test
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/youmark/pkcs8"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
 	"github.com/grpc-mtls/grpc-mtls/pki/pkitest"
@@ -196,9 +198,14 @@ func TestLoadKeystoreEncryptedKey(t *testing.T) {
 	m := newMaterial(t)
 	key, err := pki.ParsePrivateKeyPEM(m.keyPEM, nil)
 	require.NoError(t, err)
-	encrypted, err := pki.MarshalEncryptedPrivateKeyPEM(key, []byte("s3cret"))
+	// Few PBKDF2 rounds keep the test fast; MarshalEncryptedPrivateKeyPEM
+	// uses 600,000.
+	der, err := pkcs8.MarshalPrivateKey(key, []byte("s3cret"), &pkcs8.Opts{
+		Cipher:  pkcs8.AES256CBC,
+		KDFOpts: pkcs8.PBKDF2Opts{SaltSize: 16, IterationCount: 1000, HMACHash: crypto.SHA256},
+	})
 	require.NoError(t, err)
-	keyFile := m.write(t, "enc.key", encrypted)
+	keyFile := m.write(t, "enc.key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}))
 
 	_, err = pki.LoadKeystore(pki.KeystoreSource{CertFile: m.certFile, KeyFile: keyFile})
 	require.ErrorIs(t, err, pki.ErrPassphraseRequired)

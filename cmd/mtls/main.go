@@ -22,6 +22,7 @@ Usage:
   mtls serve [flags]                run the mTLS gRPC server
   mtls call [flags]                 call the server and show both identities
   mtls health [flags]               exit 0 only if the server reports SERVING
+  mtls status [flags]               show a server's certificate and reload status
 
 Run 'mtls COMMAND -h' for a command's flags. Every flag also reads an
 environment variable: --listen from MTLS_LISTEN, --cert from MTLS_CERT,
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCall(args[1:], stdout, stderr)
 	case "health":
 		err = runHealth(args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "mtls: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -23,6 +23,8 @@ func runServe(args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr, "serve [flags]")
 	var m materialFlags
 	m.register(fs, "server")
+	var h hardeningFlags
+	h.register(fs)
 	listen := fs.String("listen", ":8443", "TCP address to listen on")
 	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
@@ -37,21 +39,31 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := h.validate(*handshakeTimeout, *shutdownTimeout); err != nil {
+		return err
+	}
 
 	ks, ts, err := m.load(true)
 	if err != nil {
 		return err
 	}
+	logLoosePermissions(log, m.privatePaths()...)
 	cfg, err := pki.ServerTLSConfig(ks, ts, pki.TLSOptions{AllowTLS12: m.tls12})
 	if err != nil {
 		return err
 	}
-	srv := server.New(cfg, server.Options{
+	opts := server.Options{
 		HandshakeTimeout:   *handshakeTimeout,
 		ServerCertificate:  func() *x509.Certificate { return ks.Leaf },
 		OnHandshakeFailure: logHandshakeFailure(log),
 		OnCall:             logCall(log),
-	})
+	}
+	stopHardening, err := h.apply(&opts, log, ks, ts)
+	if err != nil {
+		return err
+	}
+	defer stopHardening()
+	srv := server.New(cfg, opts)
 
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -86,14 +98,12 @@ func serveUntilSignal(srv *grpc.Server, lis net.Listener, timeout time.Duration,
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", timeout.String())
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-		log.Info("server stopped")
-	case <-time.After(timeout):
-		srv.Stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx, srv); err != nil {
 		log.Warn("shutdown timeout reached, closed the remaining calls", "timeout", timeout.String())
+	} else {
+		log.Info("server stopped")
 	}
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
