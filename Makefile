@@ -86,3 +86,18 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5m).
 .PHONY: fuzz-seeds
 fuzz-seeds: ## Regenerate the committed seed corpus of the pki fuzz targets.
 	go run ./internal/fuzzseeds -dir pki/testdata/fuzz
+
+# Stress and soak runs take minutes and print their figures; they are not
+# part of make test.
+STRESS_SCALE  ?= 1
+SOAK_DURATION ?= 3m
+
+.PHONY: stress
+stress: ## Attack a loopback server (stalls, bad certificates, plaintext) and print latency, memory and goroutine figures.
+	go vet -tags stress ./internal/loadtest
+	STRESS_SCALE=$(STRESS_SCALE) go test -tags stress -run '^TestStress$$' -count=1 -timeout 30m -v ./internal/loadtest
+
+.PHONY: soak
+soak: ## Call a loopback server from several clients for SOAK_DURATION while rotating certificates.
+	go vet -tags soak ./internal/loadtest
+	SOAK_DURATION=$(SOAK_DURATION) go test -tags soak -run '^TestSoak$$' -count=1 -timeout 60m -v ./internal/loadtest
