@@ -65,10 +65,14 @@ type Limits struct {
 	// MaxConnectionIdle closes connections without calls for this long.
 	// Zero means never.
 	MaxConnectionIdle time.Duration
-	// MaxConnectionAge closes connections this old, after their running
-	// calls end, so that clients reconnect and make a new handshake, for
-	// example against a reloaded certificate. Zero means never.
+	// MaxConnectionAge sends GOAWAY to connections this old, so that
+	// clients reconnect and make a new handshake, for example against a
+	// reloaded certificate. Zero means never.
 	MaxConnectionAge time.Duration
+	// MaxConnectionAgeGrace is how long calls running on a connection past
+	// MaxConnectionAge may continue before it is closed. Zero means no
+	// limit.
+	MaxConnectionAgeGrace time.Duration
 }
 
 // WithDefaults returns l with every zero field set to its default.
@@ -96,6 +100,10 @@ func (l Limits) WithDefaults() Limits {
 
 // serverOptions returns the grpc options that enforce l, which must
 // already have its defaults.
+//
+// NOTE: grpc keeps only the last grpc.KeepaliveParams option, so one in
+// Options.ExtraOptions replaces the keepalive and connection age settings
+// here; set them through Limits instead.
 func (l Limits) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(l.MaxConcurrentStreams),
@@ -105,10 +113,11 @@ func (l Limits) serverOptions() []grpc.ServerOption {
 			PermitWithoutStream: l.KeepalivePermitWithoutStream,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:              l.KeepaliveTime,
-			Timeout:           l.KeepaliveTimeout,
-			MaxConnectionIdle: l.MaxConnectionIdle,
-			MaxConnectionAge:  l.MaxConnectionAge,
+			Time:                  l.KeepaliveTime,
+			Timeout:               l.KeepaliveTimeout,
+			MaxConnectionIdle:     l.MaxConnectionIdle,
+			MaxConnectionAge:      l.MaxConnectionAge,
+			MaxConnectionAgeGrace: l.MaxConnectionAgeGrace,
 		}),
 	}
 }

@@ -44,7 +44,6 @@ func (h *hardeningFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.limits.KeepaliveTime, "keepalive-time", server.DefaultKeepaliveTime, "ping a client whose connection has been silent this long")
 	fs.DurationVar(&h.limits.KeepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "close a connection whose ping is not acknowledged within this time")
 	fs.DurationVar(&h.limits.MaxConnectionIdle, "max-connection-idle", 0, "close connections without calls after this long (0: never)")
-	fs.DurationVar(&h.limits.MaxConnectionAge, "max-connection-age", 0, "close connections this old so that clients reconnect with a new handshake (0: never)")
 	fs.StringVar(&h.metricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics and the certificate status at /status on this address, over plain HTTP (default: off)")
 	fs.DurationVar(&h.rejectionLogInterval, "rejection-log-interval", defaultRejectionLogInterval, "interval over which --rejection-log-burst applies")
 	fs.IntVar(&h.rejectionLogBurst, "rejection-log-burst", defaultRejectionLogBurst, "rejected handshakes logged per failure reason and interval; the rest are counted in one summary line")
@@ -67,9 +66,8 @@ func (h *hardeningFlags) validate(handshakeTimeout, shutdownTimeout time.Duratio
 	nonNegative := map[string]time.Duration{
 		"shutdown-timeout":    shutdownTimeout,
 		"max-connection-idle": h.limits.MaxConnectionIdle,
-		"max-connection-age":  h.limits.MaxConnectionAge,
 	}
-	for _, name := range []string{"shutdown-timeout", "max-connection-idle", "max-connection-age"} {
+	for _, name := range []string{"shutdown-timeout", "max-connection-idle"} {
 		if nonNegative[name] < 0 {
 			return fmt.Errorf("--%s %s: use zero or a positive duration", name, nonNegative[name])
 		}

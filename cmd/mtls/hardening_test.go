@@ -13,8 +13,8 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/pki"
 )
 
-// initPKI runs 'mtls pki init' in process and returns the directory.
-func initPKI(t *testing.T, extra ...string) string {
+// initHardeningPKI runs 'mtls pki init' in process and returns the directory.
+func initHardeningPKI(t *testing.T, extra ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pki")
 	var stdout, stderr bytes.Buffer
@@ -23,15 +23,15 @@ func initPKI(t *testing.T, extra ...string) string {
 	return dir
 }
 
-// runCLI runs the command in process and returns its exit code and output.
-func runCLI(args ...string) (code int, stdout, stderr string) {
+// runMTLS runs the command in process and returns its exit code and output.
+func runMTLS(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	code = run(args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
 func TestCLIBadInput(t *testing.T) {
-	dir := initPKI(t)
+	dir := initHardeningPKI(t)
 	p := func(name string) string { return filepath.Join(dir, name) }
 	scratch := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
@@ -76,7 +76,7 @@ func TestCLIBadInput(t *testing.T) {
 		{"serve zero streams", append(serve, "--max-concurrent-streams", "0"), nil, []string{"--max-concurrent-streams 0"}, nil},
 		{"serve zero message size", append(serve, "--max-recv-msg-size", "0"), nil, []string{"--max-recv-msg-size 0"}, nil},
 		{"serve zero keepalive", append(serve, "--keepalive-time", "0s"), nil, []string{"--keepalive-time 0s"}, nil},
-		{"serve negative connection age", append(serve, "--max-connection-age", "-5m"), nil, []string{"--max-connection-age -5m0s"}, nil},
+		{"serve negative idle time", append(serve, "--max-connection-idle", "-5m"), nil, []string{"--max-connection-idle -5m0s"}, nil},
 		{"serve bad listen address", append(serve[:len(serve)-2], "--listen", "127.0.0.1:99999"), nil, []string{"--listen 127.0.0.1:99999"}, nil},
 		{"serve bad metrics address", append(serve, "--metrics-listen", "127.0.0.1:99999"), nil, []string{"--metrics-listen 127.0.0.1:99999"}, nil},
 		{"serve bad env duration", serve, map[string]string{"MTLS_HANDSHAKE_TIMEOUT": "soon"}, []string{"MTLS_HANDSHAKE_TIMEOUT", "--handshake-timeout"}, nil},
@@ -105,7 +105,7 @@ func TestCLIBadInput(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			code, stdout, stderr := runCLI(tt.args...)
+			code, stdout, stderr := runMTLS(tt.args...)
 			assert.Equal(t, 1, code, "stdout: %s\nstderr: %s", stdout, stderr)
 			for _, want := range tt.want {
 				assert.Contains(t, stderr, want)
@@ -120,12 +120,12 @@ func TestCLIBadInput(t *testing.T) {
 }
 
 func TestServeWarnsAboutReadableKey(t *testing.T) {
-	dir := initPKI(t)
+	dir := initHardeningPKI(t)
 	key := filepath.Join(dir, pki.FileServerKey)
 	require.NoError(t, os.Chmod(key, 0o644))
 
 	// The bad listen address stops serve right after loading.
-	code, _, stderr := runCLI("serve", "--cert", filepath.Join(dir, pki.FileServerCert), "--key", key,
+	code, _, stderr := runMTLS("serve", "--cert", filepath.Join(dir, pki.FileServerCert), "--key", key,
 		"--ca", filepath.Join(dir, pki.FileCACert), "--listen", "127.0.0.1:99999")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "secret file readable by others")
@@ -135,20 +135,20 @@ func TestServeWarnsAboutReadableKey(t *testing.T) {
 }
 
 func TestCallWarnsAboutReadablePassword(t *testing.T) {
-	dir := initPKI(t)
+	dir := initHardeningPKI(t)
 	password := filepath.Join(dir, pki.FileP12Password)
 	require.NoError(t, os.Chmod(password, 0o640))
 
-	_, _, stderr := runCLI("call", "--keystore", filepath.Join(dir, pki.FileClientP12), "--truststore", filepath.Join(dir, pki.FileTruststore),
+	_, _, stderr := runMTLS("call", "--keystore", filepath.Join(dir, pki.FileClientP12), "--truststore", filepath.Join(dir, pki.FileTruststore),
 		"--password-file", password, "--addr", "127.0.0.1:1", "--timeout", "5s")
 	assert.Contains(t, stderr, "Warning: "+password+" holds a secret but is readable by group or others (mode 0640)")
 	assert.Equal(t, 1, strings.Count(stderr, "Warning: "), "one warning per file")
 }
 
 func TestPKIFilesPrivateModes(t *testing.T) {
-	dir := initPKI(t)
+	dir := initHardeningPKI(t)
 	passwordFile := filepath.Join(dir, pki.FileP12Password)
-	code, _, stderr := runCLI("pki", "issue", "--ca-dir", dir, "--role", "client", "--name", "extra",
+	code, _, stderr := runMTLS("pki", "issue", "--ca-dir", dir, "--role", "client", "--name", "extra",
 		"--out", filepath.Join(dir, "extra"), "--p12-password-file", passwordFile)
 	require.Equal(t, 0, code, stderr)
 

@@ -26,8 +26,8 @@ import (
 	mtlsv1 "github.com/grpc-mtls/grpc-mtls/proto/mtls/v1"
 )
 
-// buildCLI builds the mtls binary into a temporary directory.
-func buildCLI(t *testing.T) string {
+// buildMTLSBinary builds the mtls binary into a temporary directory.
+func buildMTLSBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mtls")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -35,28 +35,28 @@ func buildCLI(t *testing.T) string {
 	return bin
 }
 
-// transcript collects the output of every command a test runs, to scan it
+// outputTranscript collects the output of every command a test runs, to scan it
 // for secrets at the end.
-type transcript struct {
+type outputTranscript struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (tr *transcript) Write(p []byte) (int, error) {
+func (tr *outputTranscript) Write(p []byte) (int, error) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.buf.Write(p)
 }
 
-func (tr *transcript) String() string {
+func (tr *outputTranscript) String() string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.buf.String()
 }
 
-// runBinary runs the binary to completion and returns its exit code and
+// runMTLSBinary runs the binary to completion and returns its exit code and
 // combined output, which also goes to tr.
-func runBinary(t *testing.T, tr *transcript, bin string, args ...string) (int, string) {
+func runMTLSBinary(t *testing.T, tr *outputTranscript, bin string, args ...string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(bin, args...)
@@ -71,23 +71,23 @@ func runBinary(t *testing.T, tr *transcript, bin string, args ...string) (int, s
 	return cmd.ProcessState.ExitCode(), out.String()
 }
 
-// serverProcess is 'mtls serve' running as a child process.
-type serverProcess struct {
+// serveProcess is 'mtls serve' running as a child process.
+type serveProcess struct {
 	cmd         *exec.Cmd
-	log         *syncLog
+	log         *serveLog
 	addr        string
 	metricsAddr string
 	exited      chan error
 }
 
-// syncLog is the server's stderr, readable while it runs.
-type syncLog struct {
+// serveLog is the server's stderr, readable while it runs.
+type serveLog struct {
 	mu    sync.Mutex
 	lines []string
 	added chan struct{}
 }
 
-func (l *syncLog) add(line string) {
+func (l *serveLog) add(line string) {
 	l.mu.Lock()
 	l.lines = append(l.lines, line)
 	l.mu.Unlock()
@@ -97,14 +97,14 @@ func (l *syncLog) add(line string) {
 	}
 }
 
-func (l *syncLog) text() string {
+func (l *serveLog) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
 }
 
 // waitFor waits until a log line matches re and returns the match.
-func (l *syncLog) waitFor(t *testing.T, re *regexp.Regexp) []string {
+func (l *serveLog) waitFor(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
 	guard := time.After(30 * time.Second)
 	for {
@@ -125,7 +125,7 @@ func (l *syncLog) waitFor(t *testing.T, re *regexp.Regexp) []string {
 }
 
 // waitCount waits until n log lines contain substr.
-func (l *syncLog) waitCount(t *testing.T, substr string, n int) {
+func (l *serveLog) waitCount(t *testing.T, substr string, n int) {
 	t.Helper()
 	guard := time.After(30 * time.Second)
 	for strings.Count(l.text(), substr) < n {
@@ -137,7 +137,7 @@ func (l *syncLog) waitCount(t *testing.T, substr string, n int) {
 	}
 }
 
-func startServe(t *testing.T, tr *transcript, bin string, args ...string) *serverProcess {
+func startServeProcess(t *testing.T, tr *outputTranscript, bin string, args ...string) *serveProcess {
 	t.Helper()
 	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(bin, all...)
@@ -145,7 +145,7 @@ func startServe(t *testing.T, tr *transcript, bin string, args ...string) *serve
 	require.NoError(t, err)
 	cmd.Stdout = tr
 	require.NoError(t, cmd.Start())
-	p := &serverProcess{cmd: cmd, log: &syncLog{added: make(chan struct{}, 1)}, exited: make(chan error, 1)}
+	p := &serveProcess{cmd: cmd, log: &serveLog{added: make(chan struct{}, 1)}, exited: make(chan error, 1)}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -173,26 +173,26 @@ func startServe(t *testing.T, tr *transcript, bin string, args ...string) *serve
 // running call finish, and no command ever prints key material or a
 // password.
 func TestServeProcessUnderBadPeers(t *testing.T) {
-	bin := buildCLI(t)
-	tr := &transcript{}
+	bin := buildMTLSBinary(t)
+	tr := &outputTranscript{}
 	dir := filepath.Join(t.TempDir(), "pki")
 	passphrase := filepath.Join(filepath.Dir(dir), "ca.passphrase")
 	require.NoError(t, os.WriteFile(passphrase, []byte("ca-passphrase-never-printed\n"), 0o600))
-	code, out := runBinary(t, tr, bin, "pki", "init", "--dir", dir, "--ca-passphrase-file", passphrase)
+	code, out := runMTLSBinary(t, tr, bin, "pki", "init", "--dir", dir, "--ca-passphrase-file", passphrase)
 	require.Equal(t, 0, code, out)
 	p := func(name string) string { return filepath.Join(dir, name) }
 
-	srv := startServe(t, tr, bin, "--keystore", p(pki.FileServerP12), "--truststore", p(pki.FileTruststore),
+	srv := startServeProcess(t, tr, bin, "--keystore", p(pki.FileServerP12), "--truststore", p(pki.FileTruststore),
 		"--password-file", p(pki.FileP12Password), "--rejection-log-burst", "2", "--rejection-log-interval", "1h")
 
-	code, out = runBinary(t, tr, bin, "call", "--addr", srv.addr, "--server-name", "localhost", "--keystore", p(pki.FileClientP12),
+	code, out = runMTLSBinary(t, tr, bin, "call", "--addr", srv.addr, "--server-name", "localhost", "--keystore", p(pki.FileClientP12),
 		"--truststore", p(pki.FileTruststore), "--password-file", p(pki.FileP12Password), "--echo", "2", "--stream")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "Stream reply #3")
 
 	const rejected = 6
 	for i := 0; i < rejected; i++ {
-		code, out = runBinary(t, tr, bin, "call", "--addr", srv.addr, "--server-name", "localhost", "--ca", p(pki.FileCACert),
+		code, out = runMTLSBinary(t, tr, bin, "call", "--addr", srv.addr, "--server-name", "localhost", "--ca", p(pki.FileCACert),
 			"--expect-failure", string(pki.ReasonNoClientCertificate))
 		require.Equal(t, 0, code, out)
 	}
@@ -207,15 +207,15 @@ func TestServeProcessUnderBadPeers(t *testing.T) {
 	}
 	srv.log.waitCount(t, "reason=not_tls", 2)
 
-	metricsText := httpGet(t, "http://"+srv.metricsAddr+"/metrics")
+	metricsText := getBody(t, "http://"+srv.metricsAddr+"/metrics")
 	assert.Contains(t, metricsText, `mtls_handshakes_total{reason="no_client_certificate",result="failure"} 6`)
 	assert.Contains(t, metricsText, `mtls_handshakes_total{reason="not_tls",result="failure"} 2`)
-	code, out = runBinary(t, tr, bin, "status", "--metrics-addr", srv.metricsAddr)
+	code, out = runMTLSBinary(t, tr, bin, "status", "--metrics-addr", srv.metricsAddr)
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, "CN=server")
 
 	// An EchoStream call is in flight when SIGTERM arrives.
-	stream := openStream(t, srv.addr, p)
+	stream := openEchoStream(t, srv.addr, p)
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
 	srv.log.waitFor(t, regexp.MustCompile(`msg="shutting down"`))
 	require.NoError(t, stream.Send(&mtlsv1.EchoStreamRequest{Message: "after SIGTERM"}))
@@ -241,7 +241,7 @@ func TestServeProcessUnderBadPeers(t *testing.T) {
 	assertNoSecrets(t, tr.String(), dir, passphrase)
 }
 
-func openStream(t *testing.T, addr string, p func(string) string) mtlsv1.DemoService_EchoStreamClient {
+func openEchoStream(t *testing.T, addr string, p func(string) string) mtlsv1.DemoService_EchoStreamClient {
 	t.Helper()
 	ks, err := pki.LoadKeystore(pki.KeystoreSource{CertFile: p(pki.FileClientCert), KeyFile: p(pki.FileClientKey)})
 	require.NoError(t, err)
@@ -260,7 +260,7 @@ func openStream(t *testing.T, addr string, p func(string) string) mtlsv1.DemoSer
 	return stream
 }
 
-func httpGet(t *testing.T, url string) string {
+func getBody(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
