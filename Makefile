@@ -72,16 +72,9 @@ test: tools lint check-generated ## Run every check: vet, buf lint, generated co
 
 ## Hardening -----------------------------------------------------------
 
-# go test accepts one -fuzz target per package and run, so each Fuzz
-# function found in a _test.go file runs on its own.
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5m).
-	@for dir in $$(grep -rl --include='*_test.go' -E '^func Fuzz' . | grep -v '^./.tools/' | xargs -n1 dirname | sort -u); do \
-		for target in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$dir/*_test.go | cut -c6-); do \
-			echo "fuzz $$dir $$target for $(FUZZTIME)"; \
-			go test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$dir; \
-		done; \
-	done
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 .PHONY: fuzz-seeds
 fuzz-seeds: ## Regenerate the committed seed corpus of the pki fuzz targets.
