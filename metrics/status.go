@@ -45,9 +45,8 @@ type ReloadStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// ReloadEvent is what a certificate reloader reports after each attempt:
-// the new material on success, or the error that kept the old material in
-// place.
+// ReloadEvent is the report of one certificate reload attempt: the new
+// material on success, or the error that kept the old material in place.
 type ReloadEvent struct {
 	Keystore   *pki.Keystore
 	Truststore *pki.Truststore

@@ -215,7 +215,7 @@ func TestHandshakeSlotsLimitInFlight(t *testing.T) {
 	require.NoError(t, err)
 	_, err = staller.Write(hello)
 	require.NoError(t, err)
-	// The server's answer shows the handshake holds the slot.
+	// The server's first flight shows the handshake holds the slot.
 	_ = staller.SetReadDeadline(time.Now().Add(20 * time.Second))
 	_, err = staller.Read(make([]byte, 1))
 	require.NoError(t, err)
@@ -247,8 +247,8 @@ func TestBadCertificateFloodLeavesNoLeak(t *testing.T) {
 	wrongCA, err := pki.ClientTLSConfig(nil, ts.ca.Truststore(), "localhost", pki.TLSOptions{})
 	require.NoError(t, err)
 	// A Go client whose certificate is not from a CA the server names in
-	// its CertificateRequest sends no certificate at all; sending it
-	// anyway is what makes the server verify and reject it.
+	// its CertificateRequest sends no certificate at all. Sending it
+	// anyway makes the server verify and reject it.
 	mallory := pkitest.Keystore(other.Client(t, "mallory")).TLSCertificate()
 	wrongCA.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &mallory, nil }
 
@@ -326,7 +326,7 @@ func TestNonTLSPeersRejectedOnce(t *testing.T) {
 		random[i] = byte(rng.IntN(256))
 	}
 	// crypto/tls reads a first byte of 0x80 as SSLv2, and 0x15 or 0x16 as
-	// a record type it parses further; other bytes are rejected at once.
+	// a record type it parses further. It rejects other bytes at once.
 	random[0] = 0x42
 
 	peers := map[string][]byte{
