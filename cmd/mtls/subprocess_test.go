@@ -271,7 +271,8 @@ func getBody(t *testing.T, url string) string {
 }
 
 // assertNoSecrets checks that output holds no PEM private key, no line of
-// any key file's base64 body, no password and no passphrase.
+// any key file's base64 body, no password and, when passphraseFile is set,
+// no passphrase.
 func assertNoSecrets(t *testing.T, output, dir, passphraseFile string) {
 	t.Helper()
 	require.NotEmpty(t, output)
@@ -280,9 +281,11 @@ func assertNoSecrets(t *testing.T, output, dir, passphraseFile string) {
 	password, err := pki.ReadPassword(filepath.Join(dir, pki.FileP12Password))
 	require.NoError(t, err)
 	assert.NotContains(t, output, string(password), "the PKCS#12 password")
-	passphrase, err := pki.ReadPassword(passphraseFile)
-	require.NoError(t, err)
-	assert.NotContains(t, output, string(passphrase), "the CA key passphrase")
+	if passphraseFile != "" {
+		passphrase, err := pki.ReadPassword(passphraseFile)
+		require.NoError(t, err)
+		assert.NotContains(t, output, string(passphrase), "the CA key passphrase")
+	}
 
 	for _, name := range []string{pki.FileCAKey, pki.FileServerKey, pki.FileClientKey} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -295,4 +298,47 @@ func assertNoSecrets(t *testing.T, output, dir, passphraseFile string) {
 			}
 		}
 	}
+}
+
+// TestBadInputProcess runs a few bad inputs through the real binary: each
+// exits 1 with a message naming the file, and none panics.
+func TestBadInputProcess(t *testing.T) {
+	bin := buildMTLSBinary(t)
+	tr := &outputTranscript{}
+	dir := filepath.Join(t.TempDir(), "pki")
+	code, out := runMTLSBinary(t, tr, bin, "pki", "init", "--dir", dir)
+	require.Equal(t, 0, code, out)
+	p := func(name string) string { return filepath.Join(dir, name) }
+	caKey, err := os.ReadFile(p(pki.FileCAKey))
+	require.NoError(t, err)
+	clientKey, err := os.ReadFile(p(pki.FileClientKey))
+	require.NoError(t, err)
+	twoKeys := filepath.Join(t.TempDir(), "two.key")
+	require.NoError(t, os.WriteFile(twoKeys, append(caKey, clientKey...), 0o600))
+	wrong := filepath.Join(t.TempDir(), "wrong.password")
+	require.NoError(t, os.WriteFile(wrong, []byte("wrong\n"), 0o600))
+
+	for name, tc := range map[string]struct {
+		args []string
+		want []string
+	}{
+		"missing certificate": {[]string{"serve", "--cert", p("gone.crt"), "--key", p(pki.FileServerKey), "--ca", p(pki.FileCACert)},
+			[]string{"gone.crt", "file not found"}},
+		"two keys": {[]string{"call", "--cert", p(pki.FileClientCert), "--key", twoKeys, "--ca", p(pki.FileCACert)},
+			[]string{"two.key", "more than one private key"}},
+		"wrong PKCS#12 password": {[]string{"pki", "inspect", "--password-file", wrong, p(pki.FileClientP12)},
+			[]string{pki.FileClientP12, "password is wrong"}},
+		"truststore is a directory": {[]string{"health", "--ca", dir}, []string{dir, "is a directory"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out := runMTLSBinary(t, tr, bin, tc.args...)
+			assert.Equal(t, 1, code, out)
+			for _, want := range tc.want {
+				assert.Contains(t, out, want)
+			}
+			assert.NotContains(t, out, "panic")
+			assert.NotContains(t, out, "goroutine ")
+		})
+	}
+	assertNoSecrets(t, tr.String(), dir, "")
 }
