@@ -15,6 +15,9 @@ GRPCURL_VERSION            := v1.9.3
 GHZ_VERSION                := v0.121.0
 
 GO_TEST_FLAGS ?=
+# How long `make fuzz` runs each fuzz target, and `make test` after it.
+FUZZTIME       ?= 5m
+FUZZTIME_SHORT ?= 5s
 
 .PHONY: help
 help: ## List the targets.
@@ -69,8 +72,37 @@ check-generated: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 .PHONY: test
 test: tools lint check-generated ## Run every check: vet, buf lint, generated code, unit, integration, CLI and docker compose tests.
 	go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 	scripts/compose-e2e.sh
 
 .PHONY: compose-e2e
 compose-e2e: ## Run docker-compose.yml end to end with a host-built binary (skipped when no Docker engine answers).
 	scripts/compose-e2e.sh
+
+## Hardening -----------------------------------------------------------
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5m).
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+.PHONY: fuzz-seeds
+fuzz-seeds: ## Regenerate the committed seed corpus of the pki fuzz targets.
+	go run ./internal/fuzzseeds -dir pki/testdata/fuzz
+
+# Stress and soak runs take minutes and print their figures; they are not
+# part of make test.
+STRESS_SCALE  ?= 1
+# Nice level of the stress attacker process: 19 measures the server's own
+# cost, 0 lets the load generator compete for the CPU as an equal.
+STRESS_ATTACKER_NICE ?= 19
+SOAK_DURATION ?= 3m
+
+.PHONY: stress
+stress: ## Attack a loopback server (stalls, bad certificates, plaintext) and print latency, memory and goroutine figures.
+	go vet -tags stress ./internal/loadtest
+	STRESS_SCALE=$(STRESS_SCALE) STRESS_ATTACKER_NICE=$(STRESS_ATTACKER_NICE) go test -tags stress -run '^TestStress$$' -count=1 -timeout 30m -v ./internal/loadtest
+
+.PHONY: soak
+soak: ## Call a loopback server from several clients for SOAK_DURATION while rotating certificates.
+	go vet -tags soak ./internal/loadtest
+	SOAK_DURATION=$(SOAK_DURATION) go test -tags soak -run '^TestSoak$$' -count=1 -timeout 60m -v ./internal/loadtest

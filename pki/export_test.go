@@ -8,3 +8,10 @@ func SetPBKDF2Iterations(n int) (restore func()) {
 	pbkdf2Iterations = n
 	return func() { pbkdf2Iterations = old }
 }
+
+// KDFCostAbove reports whether der asks for more than maxIterations rounds
+// of key derivation. Fuzz targets skip such inputs: they are correct to
+// accept up to MaxKDFIterations, but one such input takes seconds.
+func KDFCostAbove(der []byte, maxIterations int64) bool {
+	return walkDER(der, maxIterations, 0) != nil
+}

@@ -183,7 +183,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: more than the %d-byte limit: check the path", path, MaxFileSize)
 	}
 	if len(data) == 0 {
-		return nil, fmt.Errorf("read %s: the file is empty", path)
+		return nil, fmt.Errorf("read %s: the file is empty: check the path, or write the file again", path)
 	}
 	return data, nil
 }

@@ -40,6 +40,12 @@ func Inspect(path string, password []byte) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
+	return InspectData(path, data, password)
+}
+
+// InspectData is Inspect for file content already in memory; path names
+// the file in errors.
+func InspectData(path string, data, password []byte) ([]Item, error) {
 	if !looksLikePEM(data) {
 		return inspectPKCS12(path, data, password)
 	}
@@ -69,6 +75,9 @@ func Inspect(path string, password []byte) ([]Item, error) {
 func inspectPKCS12(path string, data, password []byte) ([]Item, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("inspect %s: not PEM, so probably PKCS#12, which needs its password: give --password-file", path)
+	}
+	if err := checkKDFCost(data); err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
 	}
 	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
 	if err == nil {

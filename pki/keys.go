@@ -132,11 +132,16 @@ var ErrPassphraseRequired = errors.New("the private key is encrypted and no pass
 // failed, almost always because the passphrase or password is wrong.
 var ErrWrongPassphrase = errors.New("the passphrase or password is wrong")
 
-// ParsePrivateKeyPEM decodes the first private key in data. It accepts
-// PKCS#8 ("PRIVATE KEY"), encrypted PKCS#8 ("ENCRYPTED PRIVATE KEY", which
-// needs passphrase), PKCS#1 ("RSA PRIVATE KEY") and SEC1 ("EC PRIVATE
-// KEY"). Blocks of other types, such as certificates or EC parameters, are
-// skipped.
+// ErrMultipleKeys means a PEM file holds more than one private key, so
+// which one belongs to the certificate would be a guess.
+var ErrMultipleKeys = errors.New("more than one private key in the PEM data")
+
+// ParsePrivateKeyPEM decodes the private key in data. It accepts PKCS#8
+// ("PRIVATE KEY"), encrypted PKCS#8 ("ENCRYPTED PRIVATE KEY", which needs
+// passphrase), PKCS#1 ("RSA PRIVATE KEY") and SEC1 ("EC PRIVATE KEY").
+// Blocks of other types, such as certificates or EC parameters, are
+// skipped. Data with two or more private key blocks is rejected with
+// ErrMultipleKeys.
 func ParsePrivateKeyPEM(data, passphrase []byte) (crypto.Signer, error) {
 	var seen []string
 	for rest := data; ; {
@@ -149,6 +154,11 @@ func ParsePrivateKeyPEM(data, passphrase []byte) (crypto.Signer, error) {
 		if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting the legacy format to reject it clearly
 			return nil, errors.New("legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported: convert the key with 'openssl pkcs8 -topk8 -v2 aes-256-cbc'")
 		}
+		if isPrivateKeyBlock(block.Type) {
+			if n := countPrivateKeyBlocks(rest); n > 0 {
+				return nil, fmt.Errorf("%w: found %d: keep only the key that belongs to the certificate", ErrMultipleKeys, n+1)
+			}
+		}
 		switch block.Type {
 		case "PRIVATE KEY":
 			key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
@@ -159,6 +169,9 @@ func ParsePrivateKeyPEM(data, passphrase []byte) (crypto.Signer, error) {
 		case "ENCRYPTED PRIVATE KEY":
 			if len(passphrase) == 0 {
 				return nil, ErrPassphraseRequired
+			}
+			if err := checkKDFCost(block.Bytes); err != nil {
+				return nil, fmt.Errorf("decrypt PKCS#8 private key: %w", err)
 			}
 			key, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, passphrase)
 			if err != nil {
@@ -183,6 +196,27 @@ func ParsePrivateKeyPEM(data, passphrase []byte) (crypto.Signer, error) {
 		return nil, errors.New("no PEM data found: expected a block such as -----BEGIN PRIVATE KEY-----")
 	}
 	return nil, fmt.Errorf("no private key found among PEM blocks %s: expected PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY", strings.Join(seen, ", "))
+}
+
+func isPrivateKeyBlock(blockType string) bool {
+	switch blockType {
+	case "PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
+		return true
+	}
+	return false
+}
+
+func countPrivateKeyBlocks(data []byte) int {
+	n := 0
+	for rest := data; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return n
+		}
+		if isPrivateKeyBlock(block.Type) {
+			n++
+		}
+	}
 }
 
 func asSigner(key any) (crypto.Signer, error) {

@@ -144,21 +144,57 @@ func loadPKCS12Keystore(src KeystoreSource) (*Keystore, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
+	ks, err := DecodePKCS12Keystore(data, password)
 	if err != nil {
-		if _, terr := pkcs12.DecodeTrustStore(data, string(password)); terr == nil {
-			return nil, fmt.Errorf("load keystore %s: it has no private key, only trusted certificates (is it a truststore?): give the keystore, such as server.p12 or client.p12", src.PKCS12File)
+		if !errors.Is(err, ErrWrongPassphrase) {
+			if _, terr := DecodePKCS12Truststore(data, password); terr == nil {
+				return nil, fmt.Errorf("load keystore %s: it has no private key, only trusted certificates (is it a truststore?): give the keystore, such as server.p12 or client.p12", src.PKCS12File)
+			}
 		}
-		return nil, p12Error("keystore", src.PKCS12File, err)
+		return nil, fmt.Errorf("load keystore %s: %w", src.PKCS12File, err)
+	}
+	return ks, nil
+}
+
+// DecodePKCS12Keystore decodes a PKCS#12 keystore held in memory and checks
+// that its key matches its certificate. A wrong password gives an error
+// wrapping ErrWrongPassphrase. LoadKeystore reads the file and calls it.
+func DecodePKCS12Keystore(data, password []byte) (*Keystore, error) {
+	if err := checkKDFCost(data); err != nil {
+		return nil, err
+	}
+	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
+	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
+		return nil, p12DecodeError(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a readable PKCS#12 keystore: %w: check that the file holds a private key and its certificate, and is not a truststore", err)
 	}
 	signer, err := asSigner(key)
 	if err != nil {
-		return nil, fmt.Errorf("load keystore %s: %w", src.PKCS12File, err)
+		return nil, err
 	}
 	if err := VerifyKeyPair(leaf, signer); err != nil {
-		return nil, fmt.Errorf("load keystore %s: %w", src.PKCS12File, err)
+		return nil, err
 	}
 	return &Keystore{Leaf: leaf, Intermediates: withoutRoots(chain), Key: signer}, nil
+}
+
+// DecodePKCS12Truststore decodes the trusted certificate entries of a
+// PKCS#12 truststore held in memory. It does not check that they are CAs;
+// LoadTruststore does.
+func DecodePKCS12Truststore(data, password []byte) ([]*x509.Certificate, error) {
+	if err := checkKDFCost(data); err != nil {
+		return nil, err
+	}
+	certs, err := pkcs12.DecodeTrustStore(data, string(password))
+	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
+		return nil, p12DecodeError(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a readable PKCS#12 truststore: %w: check that the file holds only trusted certificate entries, as 'keytool -importcert' writes them, and is not a keystore", err)
+	}
+	return certs, nil
 }
 
 // withoutRoots drops self-signed certificates, which a peer must already
@@ -176,7 +212,7 @@ func withoutRoots(certs []*x509.Certificate) []*x509.Certificate {
 
 func readP12Password(passwordFile, p12File string) ([]byte, error) {
 	if passwordFile == "" {
-		return nil, fmt.Errorf("load %s: a PKCS#12 file needs its password: give the password file", p12File)
+		return nil, fmt.Errorf("load %s: not PEM, so read as PKCS#12, which needs its password: give the password file, or check the path if a PEM file was meant", p12File)
 	}
 	password, err := ReadPassword(passwordFile)
 	if err != nil {
@@ -186,10 +222,14 @@ func readP12Password(passwordFile, p12File string) ([]byte, error) {
 }
 
 func p12Error(kind, path string, err error) error {
+	return fmt.Errorf("load %s %s: %w", kind, path, p12DecodeError(err))
+}
+
+func p12DecodeError(err error) error {
 	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
-		return fmt.Errorf("load %s %s: %w: check the password file", kind, path, ErrWrongPassphrase)
+		return fmt.Errorf("%w: check the password file", ErrWrongPassphrase)
 	}
-	return fmt.Errorf("load %s %s: not a readable PKCS#12 file: %w", kind, path, err)
+	return fmt.Errorf("not a readable PKCS#12 file: %w", err)
 }
 
 // LoadTruststore reads CA certificates from a PEM file or a PKCS#12
@@ -213,11 +253,13 @@ func LoadTruststore(src TruststoreSource) (*Truststore, error) {
 		if err != nil {
 			return nil, err
 		}
-		if certs, err = pkcs12.DecodeTrustStore(data, string(password)); err != nil {
-			if _, _, _, kerr := pkcs12.DecodeChain(data, string(password)); kerr == nil {
-				return nil, fmt.Errorf("load truststore %s: it has a private key entry, not trusted certificate entries (is it a keystore?): give the truststore, such as truststore.p12", src.File)
+		if certs, err = DecodePKCS12Truststore(data, password); err != nil {
+			if !errors.Is(err, ErrWrongPassphrase) {
+				if _, kerr := DecodePKCS12Keystore(data, password); kerr == nil {
+					return nil, fmt.Errorf("load truststore %s: it has a private key entry, not trusted certificate entries (is it a keystore?): give the truststore, such as truststore.p12", src.File)
+				}
 			}
-			return nil, p12Error("truststore", src.File, err)
+			return nil, fmt.Errorf("load truststore %s: %w", src.File, err)
 		}
 		if len(certs) == 0 {
 			return nil, fmt.Errorf("load truststore %s: it has no trusted certificate entries (is it a keystore?): build it with 'mtls pki init' or 'keytool -importcert'", src.File)

@@ -39,16 +39,24 @@ type HandshakeFailure struct {
 	Duration time.Duration
 }
 
+// HandshakeSuccess describes a connection whose TLS handshake succeeded.
+type HandshakeSuccess struct {
+	Peer Peer
+	// Duration is how long the handshake took.
+	Duration time.Duration
+}
+
 // transportCredentials wraps gRPC's TLS credentials to report failed
 // handshakes, which grpc-go otherwise drops without a trace on the server,
 // and to attach the verified Peer to each connection.
 type transportCredentials struct {
 	credentials.TransportCredentials
 	onFailure func(HandshakeFailure)
+	onSuccess func(HandshakeSuccess)
 }
 
-func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure)) credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure}
+func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure), onSuccess func(HandshakeSuccess)) credentials.TransportCredentials {
+	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure, onSuccess: onSuccess}
 }
 
 func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -64,7 +72,11 @@ func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credenti
 	if !ok {
 		return conn, info, nil
 	}
-	return conn, AuthInfo{TLSInfo: tlsInfo, Peer: peerOf(tlsInfo.State, raw.RemoteAddr())}, nil
+	p := peerOf(tlsInfo.State, raw.RemoteAddr())
+	if c.onSuccess != nil {
+		c.onSuccess(HandshakeSuccess{Peer: p, Duration: time.Since(start)})
+	}
+	return conn, AuthInfo{TLSInfo: tlsInfo, Peer: p}, nil
 }
 
 func (c *transportCredentials) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -72,7 +84,7 @@ func (c *transportCredentials) ClientHandshake(ctx context.Context, authority st
 }
 
 func (c *transportCredentials) Clone() credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure}
+	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure, onSuccess: c.onSuccess}
 }
 
 func peerOf(state tls.ConnectionState, addr net.Addr) Peer {

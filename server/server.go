@@ -31,6 +31,12 @@ type Options struct {
 	// OnHandshakeFailure is called for every connection whose handshake
 	// fails, from the connection's goroutine.
 	OnHandshakeFailure func(HandshakeFailure)
+	// OnHandshakeSuccess is called for every connection whose handshake
+	// succeeds, from the connection's goroutine.
+	OnHandshakeSuccess func(HandshakeSuccess)
+	// Limits bounds handshakes, streams, message sizes and keepalive
+	// pings; zero fields take the defaults documented on Limits.
+	Limits Limits
 	// OnCall is called when an RPC ends.
 	OnCall func(CallInfo)
 	// ExtraOptions are appended to the options New passes to grpc.NewServer.
@@ -55,12 +61,15 @@ func New(cfg *tls.Config, opts Options) *grpc.Server {
 	if timeout == 0 {
 		timeout = DefaultHandshakeTimeout
 	}
+	limits := opts.Limits.WithDefaults()
+	creds := newTransportCredentials(cfg, opts.OnHandshakeFailure, opts.OnHandshakeSuccess)
 	serverOpts := []grpc.ServerOption{
-		grpc.Creds(newTransportCredentials(cfg, opts.OnHandshakeFailure)),
+		grpc.Creds(newAdmissionCredentials(creds, limits.MaxConcurrentHandshakes, timeout, opts.OnHandshakeFailure)),
 		grpc.ConnectionTimeout(timeout),
 		grpc.ChainUnaryInterceptor(unaryPeerInterceptor(opts.OnCall)),
 		grpc.ChainStreamInterceptor(streamPeerInterceptor(opts.OnCall)),
 	}
+	serverOpts = append(serverOpts, limits.serverOptions()...)
 	srv := grpc.NewServer(append(serverOpts, opts.ExtraOptions...)...)
 
 	mtlsv1.RegisterDemoServiceServer(srv, &Service{ServerCertificate: opts.ServerCertificate})

@@ -39,10 +39,14 @@ func (c *callFlags) register(fs *flag.FlagSet) {
 // dial loads the client material and prepares the connection. A client
 // without --cert/--key is allowed so that the rejection can be shown.
 func (c *callFlags) dial(stderr io.Writer) (*client.Client, error) {
+	if c.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %s: use a positive duration such as 10s", c.timeout)
+	}
 	ks, ts, err := c.m.load(false)
 	if err != nil {
 		return nil, err
 	}
+	printLoosePermissions(stderr, c.m.privatePaths()...)
 	if ks == nil {
 		fmt.Fprintln(stderr, "Note: no client certificate given (--cert/--key or --keystore); an mTLS server will reject this client.")
 	}
@@ -71,6 +75,9 @@ func runCall(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: call takes only flags", fs.Arg(0))
+	}
+	if *echoes < 0 {
+		return fmt.Errorf("--echo %d: use zero or a positive number of calls", *echoes)
 	}
 	if repeat.count != 1 {
 		if err := repeat.validate(*expectFailure); err != nil {

@@ -90,6 +90,7 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printLoosePermissions(stderr, *caKey, *caPassphraseFile)
 	leaf, err := ca.Issue(req)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ Usage:
   mtls health [flags]               exit 0 only if the server reports SERVING
   mtls doctor --role R [flags]      check a keystore and truststore, and optionally a server
   mtls lab list|run|write           reproduce the common ways mutual TLS breaks
+  mtls status [flags]               show a server's certificate and reload status
 
 Run 'mtls COMMAND -h' for a command's flags. Every flag also reads an
 environment variable: --listen from MTLS_LISTEN, --cert from MTLS_CERT,
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDoctor(args[1:], stdout, stderr)
 	case "lab":
 		err = runLab(args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "mtls: unknown command %q\n\n%s", args[0], usage)
 		return 2

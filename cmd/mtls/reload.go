@@ -11,11 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/grpc-mtls/grpc-mtls/client"
 	"github.com/grpc-mtls/grpc-mtls/pki/reload"
-	"github.com/grpc-mtls/grpc-mtls/server"
 )
 
 // reloadFlags configure hot reload of the certificate files and the
@@ -41,15 +38,6 @@ func (r *reloadFlags) validate() error {
 	return nil
 }
 
-// serverOptions returns the gRPC server options for the maximum
-// connection age, if one is set.
-func (r *reloadFlags) serverOptions() []grpc.ServerOption {
-	if r.maxAge == 0 {
-		return nil
-	}
-	return []grpc.ServerOption{server.WithMaxConnectionAge(r.maxAge, r.maxAgeGrace)}
-}
-
 func (r *reloadFlags) rotation() client.RotationOptions {
 	return client.RotationOptions{MaxConnectionAge: r.maxAge, Grace: r.maxAgeGrace}
 }
@@ -59,7 +47,9 @@ func (r *reloadFlags) rotation() client.RotationOptions {
 // reload is off, when m names no keystore, or when the files fail the
 // reload checks (an expired certificate, say). The caller then serves the
 // files as loaded, so that misconfigurations can still be demonstrated.
-func (r *reloadFlags) start(m *materialFlags, opts reload.Options, log *slog.Logger) (w *reload.Watcher, stop func()) {
+//
+// observe, when not nil, is called after each reload event is logged.
+func (r *reloadFlags) start(m *materialFlags, opts reload.Options, log *slog.Logger, observe func(reload.Event)) (w *reload.Watcher, stop func()) {
 	stop = func() {}
 	if r.interval == 0 {
 		return nil, stop
@@ -70,7 +60,13 @@ func (r *reloadFlags) start(m *materialFlags, opts reload.Options, log *slog.Log
 		return nil, stop
 	}
 	opts.Interval = r.interval
-	opts.OnReload = logReload(log)
+	logEvent := logReload(log)
+	opts.OnReload = func(e reload.Event) {
+		logEvent(e)
+		if observe != nil {
+			observe(e)
+		}
+	}
 	files := reload.Files{Keystore: ksrc, Truststore: m.truststoreSource()}
 	w, err := reload.New(files, opts)
 	if err != nil {

@@ -63,7 +63,7 @@ func runRepeat(c *callFlags, opts repeatOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	config := func() *tls.Config { return static }
-	watcher, stopReload := opts.reload.start(&c.m, reload.Options{Role: pki.RoleClient, ServerName: c.serverName, TLS: tlsOpts}, log)
+	watcher, stopReload := opts.reload.start(&c.m, reload.Options{Role: pki.RoleClient, ServerName: c.serverName, TLS: tlsOpts}, log, nil)
 	defer stopReload()
 	if watcher != nil {
 		config = watcher.ClientTLSConfig

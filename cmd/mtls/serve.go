@@ -25,6 +25,8 @@ func runServe(args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr, "serve [flags]")
 	var m materialFlags
 	m.register(fs, "server")
+	var h hardeningFlags
+	h.register(fs)
 	listen := fs.String("listen", ":8443", "TCP address to listen on")
 	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
@@ -46,32 +48,43 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := h.validate(*handshakeTimeout, *shutdownTimeout); err != nil {
+		return err
+	}
 
 	ks, ts, err := m.load(true)
 	if err != nil {
 		return err
 	}
+	logLoosePermissions(log, m.privatePaths()...)
 	cfg, err := pki.ServerTLSConfig(ks, ts, pki.TLSOptions{AllowTLS12: m.tls12})
 	if err != nil {
 		return err
 	}
 	pki.RequirePeerID(cfg, allowClient.values...)
 	serverCert := func() *x509.Certificate { return ks.Leaf }
-	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}, VerifyConnection: cfg.VerifyConnection}, log)
+	opts := server.Options{
+		HandshakeTimeout:  *handshakeTimeout,
+		ServerCertificate: func() *x509.Certificate { return serverCert() },
+		// NOTE: the diagnosis compares against the files loaded at start,
+		// so after a hot reload it may name the previous certificate.
+		OnHandshakeFailure: logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts}),
+		OnCall:             logCall(log),
+	}
+	mtr, stopHardening, err := h.apply(&opts, log, ks, ts)
+	if err != nil {
+		return err
+	}
+	defer stopHardening()
+
+	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}, VerifyConnection: cfg.VerifyConnection}, log, observeReload(mtr))
 	defer stopReload()
 	if watcher != nil {
 		cfg = watcher.ServerTLSConfig()
 		serverCert = func() *x509.Certificate { return watcher.Current().Keystore.Leaf }
 	}
-	srv := server.New(cfg, server.Options{
-		HandshakeTimeout:  *handshakeTimeout,
-		ServerCertificate: serverCert,
-		// NOTE: the diagnosis compares against the files loaded at start,
-		// so after a hot reload it may name the previous certificate.
-		OnHandshakeFailure: logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts}),
-		OnCall:             logCall(log),
-		ExtraOptions:       rf.serverOptions(),
-	})
+	opts.Limits.MaxConnectionAge, opts.Limits.MaxConnectionAgeGrace = rf.maxAge, rf.maxAgeGrace
+	srv := server.New(cfg, opts)
 
 	// Catch SIGINT and SIGTERM before listening, so that a supervisor that
 	// signals as soon as the server logs its address still gets a graceful
@@ -110,14 +123,12 @@ func serveUntilSignal(ctx context.Context, srv *grpc.Server, lis net.Listener, t
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", timeout.String())
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-		log.Info("server stopped")
-	case <-time.After(timeout):
-		srv.Stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx, srv); err != nil {
 		log.Warn("shutdown timeout reached, closed the remaining calls", "timeout", timeout.String())
+	} else {
+		log.Info("server stopped")
 	}
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err

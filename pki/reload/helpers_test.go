@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 
 	"github.com/grpc-mtls/grpc-mtls/client"
 	"github.com/grpc-mtls/grpc-mtls/pki"
@@ -158,7 +157,7 @@ func startServer(t *testing.T, w *Watcher, maxAge time.Duration) *testServer {
 		},
 	}
 	if maxAge > 0 {
-		opts.ExtraOptions = []grpc.ServerOption{server.WithMaxConnectionAge(maxAge, 10*time.Second)}
+		opts.Limits.MaxConnectionAge, opts.Limits.MaxConnectionAgeGrace = maxAge, 10*time.Second
 	}
 	srv := server.New(w.ServerTLSConfig(), opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
