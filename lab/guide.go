@@ -48,13 +48,12 @@ func WriteEntry(w io.Writer, obs *Observation, raw bool) {
 		writeFailure(w, norm, fmt.Sprintf("The %s cannot load its files", obs.Load.Side), obs.Load)
 	case obs.Succeeded():
 		fmt.Fprintf(w, "**Result:** the call succeeds; the server verified the client as `%s`.\n\n", obs.Caller)
+	case k.ClientVariants != "":
+		fmt.Fprintf(w, "**The client's first call fails** with a message that depends on timing: %s\n\n", k.ClientVariants)
+		writeServerSide(w, norm, obs)
 	default:
 		writeFailure(w, norm, "The client's first call fails", obs.Client)
-		if obs.Server != nil {
-			writeFailure(w, norm, "The server reports", obs.Server)
-		} else {
-			fmt.Fprint(w, "**The server reports** nothing.\n\n")
-		}
+		writeServerSide(w, norm, obs)
 	}
 	fmt.Fprintf(w, "**Reproduce:** `mtls lab run %s`", k.Name)
 	if cmds := sc.Commands("$DIR"); cmds != nil {
@@ -62,6 +61,14 @@ func WriteEntry(w io.Writer, obs *Observation, raw bool) {
 	} else {
 		fmt.Fprint(w, " (this kind needs a client or server that the mtls CLI does not provide).\n\n")
 	}
+}
+
+func writeServerSide(w io.Writer, norm func(string) string, obs *Observation) {
+	if obs.Server == nil {
+		fmt.Fprint(w, "**The server reports** nothing.\n\n")
+		return
+	}
+	writeFailure(w, norm, "The server reports", obs.Server)
 }
 
 func writeFailure(w io.Writer, norm func(string) string, heading string, f *Failure) {

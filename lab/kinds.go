@@ -26,7 +26,10 @@ type Kind struct {
 	Title    string
 	// Cause explains in plain words what is wrong and why it fails.
 	Cause string
-	build func(b *builder) *Scenario
+	// ClientVariants, when set, replaces the client's observed error in the
+	// guide, for kinds where the client's message depends on timing.
+	ClientVariants string
+	build          func(b *builder) *Scenario
 }
 
 // Build writes the kind's files into dir, creating it with mode 0700,
@@ -338,7 +341,8 @@ var catalogue = []*Kind{
 
 	// Protocol.
 	{Name: "plaintext-client-on-tls-port", Category: "protocol", Title: "Plaintext client on the TLS port",
-		Cause: "The client connects without TLS (grpcurl -plaintext, grpc.WithInsecure) to the mTLS port, so the server receives an HTTP/2 preface where it expects a TLS ClientHello.",
+		Cause:          "The client connects without TLS (grpcurl -plaintext, grpc.WithInsecure) to the mTLS port, so the server receives an HTTP/2 preface where it expects a TLS ClientHello.",
+		ClientVariants: "`Unavailable` with `error reading server preface: EOF`, `error reading server preface: connection reset by peer`, or `write: broken pipe`, depending on whether the server's close arrives before the client's next read or write. Each is diagnosed `peer_closed`: the server closed the connection, and its log names the reason.",
 		build: func(b *builder) *Scenario {
 			sc := b.healthy()
 			sc.ClientMode = ClientPlaintext

@@ -152,7 +152,7 @@ func TestLoadKeystoreBadInput(t *testing.T) {
 		}, []string{"garbage.p12", "not a readable PKCS#12 keystore"}},
 		{"p12 is a truststore", func(t *testing.T) pki.KeystoreSource {
 			return pki.KeystoreSource{PKCS12File: m.truststore, PasswordFile: m.passwordFile}
-		}, []string{m.truststore, "private key missing", "is not a truststore"}},
+		}, []string{m.truststore, "no private key, only trusted certificates", "is it a truststore?"}},
 		{"p12 costly mac iterations", func(t *testing.T) pki.KeystoreSource {
 			return pki.KeystoreSource{PKCS12File: m.write(t, "slow.p12", withMacIterations(t, m.p12Data, 1<<30)), PasswordFile: m.passwordFile}
 		}, []string{"slow.p12", "1073741824 iterations", "more than the limit"}},
@@ -247,7 +247,7 @@ func TestLoadTruststoreBadInput(t *testing.T) {
 		}, []string{m.truststore, "password is wrong"}},
 		{"p12 keystore as truststore", func(t *testing.T) pki.TruststoreSource {
 			return pki.TruststoreSource{File: m.p12File, PasswordFile: m.passwordFile}
-		}, []string{m.p12File, "not a readable PKCS#12 truststore", "is not a keystore"}},
+		}, []string{m.p12File, "private key entry, not trusted certificate entries", "is it a keystore?"}},
 		{"garbage without password", func(t *testing.T) pki.TruststoreSource {
 			return pki.TruststoreSource{File: m.write(t, "garbage.bin", []byte{0, 1, 2, 3})}
 		}, []string{"garbage.bin", "needs its password"}},

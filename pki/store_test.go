@@ -133,10 +133,10 @@ func TestLoadKeystoreErrors(t *testing.T) {
 		{"certificate without key", pki.KeystoreSource{CertFile: serverCert}, "give both a certificate file and a key file"},
 		{"PEM and PKCS#12 together", pki.KeystoreSource{CertFile: serverCert, KeyFile: serverKey, PKCS12File: p12File}, "not both"},
 		{"missing key file", pki.KeystoreSource{CertFile: serverCert, KeyFile: filepath.Join(dir, "nope.key")}, "nope.key: file not found"},
-		{"PKCS#12 without password file", pki.KeystoreSource{PKCS12File: p12File}, "a PKCS#12 file needs its password: give the password file"},
+		{"PKCS#12 without password file", pki.KeystoreSource{PKCS12File: p12File}, "read as PKCS#12, which needs its password: give the password file"},
 		{"PKCS#12 with wrong password", pki.KeystoreSource{PKCS12File: p12File, PasswordFile: wrongPassword},
 			"load keystore " + p12File + ": the passphrase or password is wrong: check the password file"},
-		{"PEM file as PKCS#12", pki.KeystoreSource{PKCS12File: serverCert, PasswordFile: rightPassword}, "not a readable PKCS#12 file"},
+		{"PEM file as PKCS#12", pki.KeystoreSource{PKCS12File: serverCert, PasswordFile: rightPassword}, "not a readable PKCS#12 keystore"},
 		{"truststore instead of keystore", pki.KeystoreSource{PKCS12File: trustFile, PasswordFile: rightPassword},
 			"load keystore " + trustFile + ": it has no private key, only trusted certificates (is it a truststore?)"},
 	}
@@ -220,7 +220,7 @@ func TestLoadTruststoreErrors(t *testing.T) {
 			"load truststore " + filepath.Join(dir, "server.p12") + ": it has a private key entry, not trusted certificate entries (is it a keystore?)"},
 		{"wrong password", pki.TruststoreSource{File: trustFile, PasswordFile: wrong},
 			"load truststore " + trustFile + ": the passphrase or password is wrong"},
-		{"PKCS#12 without password file", pki.TruststoreSource{File: trustFile}, "a PKCS#12 file needs its password"},
+		{"PKCS#12 without password file", pki.TruststoreSource{File: trustFile}, "which needs its password"},
 		{"key file instead of certificates", pki.TruststoreSource{File: writeFile(t, dir, "server.key", keyPEM(t, leaf.Key))}, "no CERTIFICATE block found, only PRIVATE KEY"},
 		{"no file", pki.TruststoreSource{}, "no file given"},
 	}
