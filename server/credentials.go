@@ -14,7 +14,8 @@ import (
 // Peer is the verified client of a connection.
 type Peer struct {
 	// Identity comes from the client's leaf certificate, which crypto/tls
-	// has verified against the server's truststore.
+	// has verified against the server's truststore. It is the zero value
+	// for an anonymous client in migration mode (see Peer.Anonymous).
 	Identity pki.Identity
 	// Chain is the verified chain, leaf first, root last.
 	Chain      []pki.Identity
@@ -45,10 +46,11 @@ type HandshakeFailure struct {
 type transportCredentials struct {
 	credentials.TransportCredentials
 	onFailure func(HandshakeFailure)
+	migration *Migration
 }
 
-func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure)) credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure}
+func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure), migration *Migration) credentials.TransportCredentials {
+	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure, migration: migration}
 }
 
 func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -64,7 +66,11 @@ func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credenti
 	if !ok {
 		return conn, info, nil
 	}
-	return conn, AuthInfo{TLSInfo: tlsInfo, Peer: peerOf(tlsInfo.State, raw.RemoteAddr())}, nil
+	p := peerOf(tlsInfo.State, raw.RemoteAddr())
+	if p.Anonymous() {
+		c.migration.recordConnection(p.Addr)
+	}
+	return conn, AuthInfo{TLSInfo: tlsInfo, Peer: p}, nil
 }
 
 func (c *transportCredentials) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -72,7 +78,7 @@ func (c *transportCredentials) ClientHandshake(ctx context.Context, authority st
 }
 
 func (c *transportCredentials) Clone() credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure}
+	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure, migration: c.migration}
 }
 
 func peerOf(state tls.ConnectionState, addr net.Addr) Peer {

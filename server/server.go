@@ -12,7 +12,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	mtlsv1 "github.com/grpc-mtls/grpc-mtls/proto/mtls/v1"
 )
@@ -31,8 +30,16 @@ type Options struct {
 	// OnHandshakeFailure is called for every connection whose handshake
 	// fails, from the connection's goroutine.
 	OnHandshakeFailure func(HandshakeFailure)
-	// OnCall is called when an RPC ends.
+	// OnCall is called when an RPC that passed authorization ends.
 	OnCall func(CallInfo)
+	// Authorizer decides which verified clients may call which methods.
+	// Nil admits every client whose certificate verified.
+	Authorizer Authorizer
+	// OnPermissionDenied is called for every call the Authorizer rejects.
+	OnPermissionDenied func(Denial)
+	// Migration, when set, admits clients without a certificate as
+	// anonymous callers; see Migration. Nil rejects them.
+	Migration *Migration
 	// ExtraOptions are appended to the options New passes to grpc.NewServer.
 	ExtraOptions []grpc.ServerOption
 }
@@ -56,10 +63,10 @@ func New(cfg *tls.Config, opts Options) *grpc.Server {
 		timeout = DefaultHandshakeTimeout
 	}
 	serverOpts := []grpc.ServerOption{
-		grpc.Creds(newTransportCredentials(cfg, opts.OnHandshakeFailure)),
+		grpc.Creds(newTransportCredentials(cfg, opts.OnHandshakeFailure, opts.Migration)),
 		grpc.ConnectionTimeout(timeout),
-		grpc.ChainUnaryInterceptor(unaryPeerInterceptor(opts.OnCall)),
-		grpc.ChainStreamInterceptor(streamPeerInterceptor(opts.OnCall)),
+		grpc.ChainUnaryInterceptor(newGate(opts).unary()),
+		grpc.ChainStreamInterceptor(newGate(opts).stream()),
 	}
 	srv := grpc.NewServer(append(serverOpts, opts.ExtraOptions...)...)
 
@@ -87,48 +94,18 @@ func ContextWithPeer(ctx context.Context, p Peer) context.Context {
 	return context.WithValue(ctx, peerKey{}, p)
 }
 
+// peerFromGRPC returns the peer that ServerHandshake attached to the
+// connection, anonymous when the client sent no certificate.
 func peerFromGRPC(ctx context.Context) (Peer, bool) {
 	gp, ok := grpcpeer.FromContext(ctx)
 	if !ok {
 		return Peer{}, false
 	}
 	info, ok := gp.AuthInfo.(AuthInfo)
-	if !ok || info.Peer.Identity.Certificate == nil {
+	if !ok {
 		return Peer{}, false
 	}
 	return info.Peer, true
-}
-
-func unaryPeerInterceptor(onCall func(CallInfo)) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		p, ok := peerFromGRPC(ctx)
-		if !ok {
-			// Unreachable with RequireAndVerifyClientCert, and kept as a
-			// second line of defence if the TLS config is ever weakened.
-			return nil, status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
-		}
-		start := time.Now()
-		resp, err := handler(ContextWithPeer(ctx, p), req)
-		if onCall != nil {
-			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
-		}
-		return resp, err
-	}
-}
-
-func streamPeerInterceptor(onCall func(CallInfo)) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		p, ok := peerFromGRPC(ss.Context())
-		if !ok {
-			return status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
-		}
-		start := time.Now()
-		err := handler(srv, &peerStream{ServerStream: ss, ctx: ContextWithPeer(ss.Context(), p)})
-		if onCall != nil {
-			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
-		}
-		return err
-	}
 }
 
 type peerStream struct {
