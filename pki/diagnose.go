@@ -30,6 +30,7 @@ const (
 	ReasonConnectionRefused     Reason = "connection_refused"
 	ReasonPeerClosed            Reason = "peer_closed"
 	ReasonMalformedCertificate  Reason = "malformed_certificate"
+	ReasonPermissionDenied      Reason = "permission_denied"
 )
 
 // Diagnosis explains a failed connection in plain words. Err keeps the
@@ -78,6 +79,10 @@ func diagnose(err error, local, peer Role) Diagnosis {
 	msg := err.Error()
 
 	switch {
+	case strings.Contains(msg, "code = PermissionDenied"):
+		return Diagnosis{Reason: ReasonPermissionDenied, Side: string(RoleServer),
+			Summary: "The server verified our certificate, but its authorization policy does not allow this identity to call this method.",
+			Fix:     "use a client identity the policy allows, or add a rule for this identity to the server's policy (--allow or --policy)."}
 	case errors.As(err, &hostErr) || strings.Contains(msg, "x509: certificate is valid for") || strings.Contains(msg, "doesn't contain any IP SANs") || strings.Contains(msg, "not valid for any names"):
 		return Diagnosis{Reason: ReasonNameMismatch, Side: string(local),
 			Summary: fmt.Sprintf("The %s's certificate is not valid for the name we dialed.", peer),
