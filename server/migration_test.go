@@ -141,8 +141,9 @@ func TestMigrationStillVerifiesPresentedCertificates(t *testing.T) {
 }
 
 // A client that sends a certificate from a CA the server does not trust
-// is rejected, as it would be without migration mode. Non-Go TLS stacks
-// send their certificate whatever CAs the server asks for.
+// is rejected, as it would be without migration mode. OpenSSL clients
+// send their certificate whatever CAs the server lists. The test makes
+// a Go client do the same through GetClientCertificate.
 func TestMigrationRejectsUntrustedCertificate(t *testing.T) {
 	ca := pkitest.NewCA(t)
 	otherCA := pkitest.NewCA(t, pkitest.WithName("other CA"))
