@@ -59,12 +59,25 @@ type CAOptions struct {
 	Now func() time.Time
 	// Key, when set, is used instead of generating a new one.
 	Key crypto.Signer
+	// MaxPathLen is the number of intermediate CAs that may follow this
+	// CA in a chain. The default 0 lets it sign leaf certificates only,
+	// and 1 lets it sign intermediate CAs that sign leaves.
+	MaxPathLen int
 }
 
 // NewCA creates a self-signed root CA. Its basic constraints are critical
-// with CA:TRUE and a path length of 0, so it may sign leaf certificates
-// but no intermediate CA.
+// with CA:TRUE and a path length of opts.MaxPathLen, by default 0 so that
+// it may sign leaf certificates but no intermediate CA.
 func NewCA(opts CAOptions) (*CA, error) {
+	return newCA(opts, nil)
+}
+
+// newCA creates a CA certificate signed by parent, or self-signed when
+// parent is nil.
+func newCA(opts CAOptions, parent *CA) (*CA, error) {
+	if opts.MaxPathLen < 0 {
+		return nil, fmt.Errorf("create CA: path length %d is negative", opts.MaxPathLen)
+	}
 	key := opts.Key
 	if key == nil {
 		var err error
@@ -94,13 +107,22 @@ func NewCA(opts CAOptions) (*CA, error) {
 		// A CA signs certificates and revocation lists, nothing else.
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 
-		// Path length 0: this CA can sign leaves but not another CA.
+		// The path length bounds how many intermediate CAs may sit below
+		// this one: with 0 it can sign leaves but not another CA.
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
+		MaxPathLen:            opts.MaxPathLen,
+		MaxPathLenZero:        opts.MaxPathLen == 0,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	issuerCert, issuerKey := tmpl, key
+	if parent != nil {
+		if err := parent.checkCanSignCA(tmpl); err != nil {
+			return nil, err
+		}
+		issuerCert, issuerKey = parent.Cert, parent.Key
+		tmpl.AuthorityKeyId = parent.Cert.SubjectKeyId
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuerCert, key.Public(), issuerKey)
 	if err != nil {
 		return nil, fmt.Errorf("sign CA certificate: %w", err)
 	}
@@ -108,7 +130,11 @@ func NewCA(opts CAOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse new CA certificate: %w", err)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	ca := &CA{Cert: cert, Key: key}
+	if parent != nil {
+		ca.Chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+	}
+	return ca, nil
 }
 
 // LeafRequest describes a leaf certificate for CA.Issue.

@@ -163,7 +163,7 @@ func loadPKCS12Keystore(src KeystoreSource) (*Keystore, error) {
 func withoutRoots(certs []*x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, c := range certs {
-		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+		if isSelfSigned(c) {
 			continue
 		}
 		out = append(out, c)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("pki issue", stderr, "pki issue --role server|client --name NAME --out PREFIX [flags]")
-	caDir := fs.String("ca-dir", "", "directory with ca.crt and ca.key (instead of --ca-cert/--ca-key)")
+	caDir := fs.String("ca-dir", "", "directory with intermediate.crt and intermediate.key if present, else ca.crt and ca.key (instead of --ca-cert/--ca-key)")
 	caCert := fs.String("ca-cert", "", "PEM file with the issuing CA certificate")
 	caKey := fs.String("ca-key", "", "PEM file with the issuing CA's private key")
 	caPassphraseFile := fs.String("ca-passphrase-file", "", "file holding the passphrase of an encrypted CA key")
@@ -44,7 +45,7 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		if *caCert != "" || *caKey != "" {
 			return errors.New("--ca-dir and --ca-cert/--ca-key both given: use one of them")
 		}
-		*caCert, *caKey = filepath.Join(*caDir, pki.FileCACert), filepath.Join(*caDir, pki.FileCAKey)
+		*caCert, *caKey = issuingCAFiles(*caDir)
 	}
 	if *caCert == "" || *caKey == "" {
 		return errors.New("no issuing CA: give --ca-dir, or --ca-cert and --ca-key")
@@ -110,6 +111,17 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// issuingCAFiles returns the certificate and key of the CA in dir that
+// signs leaves: the intermediate CA when 'pki init --intermediate' made
+// one, else the root.
+func issuingCAFiles(dir string) (certFile, keyFile string) {
+	inter := filepath.Join(dir, pki.FileIntermediateCert)
+	if _, err := os.Stat(inter); err == nil {
+		return inter, filepath.Join(dir, pki.FileIntermediateKey)
+	}
+	return filepath.Join(dir, pki.FileCACert), filepath.Join(dir, pki.FileCAKey)
+}
+
 func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.File, error) {
 	keyPEM, err := pki.MarshalPrivateKeyPEM(leaf.Key)
 	if err != nil {
@@ -117,7 +129,8 @@ func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.Fil
 	}
 	// The certificate file carries the intermediates too, so that the
 	// holder sends its whole chain; the root stays out.
-	chain := append([]*x509.Certificate{leaf.Cert}, leaf.Chain[:len(leaf.Chain)-1]...)
+	ks := leaf.Keystore()
+	chain := append([]*x509.Certificate{leaf.Cert}, ks.Intermediates...)
 	files := []pki.File{
 		{Path: prefix + ".crt", Data: pki.EncodeCertificatesPEM(chain...), Mode: pki.ModePublic},
 		{Path: prefix + ".key", Data: keyPEM, Mode: pki.ModePrivate},
@@ -127,8 +140,7 @@ func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.Fil
 		if err != nil {
 			return nil, fmt.Errorf("--p12-password-file: %w", err)
 		}
-		ks := &pki.Keystore{Leaf: leaf.Cert, Intermediates: chain[1:], Key: leaf.Key}
-		p12, err := pki.EncodeKeystore(ks, leaf.Chain[len(leaf.Chain)-1:], password, pki.P12Modern)
+		p12, err := pki.EncodeKeystore(ks, leaf.Roots(), password, pki.P12Modern)
 		if err != nil {
 			return nil, err
 		}

@@ -40,9 +40,10 @@ type CA struct {
 type Option func(*config)
 
 type config struct {
-	now     func() time.Time
-	keyType pki.KeyType
-	name    string
+	now        func() time.Time
+	keyType    pki.KeyType
+	name       string
+	maxPathLen int
 }
 
 // WithClock makes the CA and the certificates it issues take their
@@ -55,6 +56,10 @@ func WithKeyType(kt pki.KeyType) Option { return func(c *config) { c.keyType = k
 // WithName sets the CA's common name.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
+// WithMaxPathLen sets the path length of the CA's basic constraints, so
+// that it may sign intermediate CAs (see CA.Intermediate).
+func WithMaxPathLen(n int) Option { return func(c *config) { c.maxPathLen = n } }
+
 // NewCA returns a new root CA valid for a day.
 func NewCA(tb testing.TB, opts ...Option) *CA {
 	tb.Helper()
@@ -62,7 +67,7 @@ func NewCA(tb testing.TB, opts ...Option) *CA {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ca, err := pki.NewCA(pki.CAOptions{CommonName: cfg.name, KeyType: cfg.keyType, Validity: 24 * time.Hour, Now: cfg.now})
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: cfg.name, KeyType: cfg.keyType, Validity: 24 * time.Hour, Now: cfg.now, MaxPathLen: cfg.maxPathLen})
 	if err != nil {
 		tb.Fatalf("pkitest: create CA: %v", err)
 	}
@@ -122,11 +127,19 @@ func (ca *CA) Truststore() *pki.Truststore {
 
 // Keystore returns leaf as a keystore with its intermediates.
 func Keystore(leaf *pki.Leaf) *pki.Keystore {
-	var inter []*x509.Certificate
-	if len(leaf.Chain) > 1 {
-		inter = leaf.Chain[:len(leaf.Chain)-1]
+	return leaf.Keystore()
+}
+
+// Intermediate returns an intermediate CA signed by ca, which must have
+// been created WithMaxPathLen(1) or more. The intermediate may sign
+// leaves only, and certificates it issues carry it in their chain.
+func (ca *CA) Intermediate(tb testing.TB, name string) *CA {
+	tb.Helper()
+	inter, err := ca.CA.NewIntermediate(pki.CAOptions{CommonName: name, KeyType: ca.keyType, Validity: 24 * time.Hour, Now: ca.now})
+	if err != nil {
+		tb.Fatalf("pkitest: %v", err)
 	}
-	return &pki.Keystore{Leaf: leaf.Cert, Intermediates: inter, Key: leaf.Key}
+	return &CA{CA: inter, now: ca.now, keyType: ca.keyType}
 }
 
 // ServerTLSConfig issues a server certificate for names and returns the
