@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -69,64 +67,36 @@ type WatchOptions struct {
 // changes. A new file that does not load leaves the previous policy in
 // force. It implements server.Authorizer.
 type FilePolicy struct {
-	path     string
-	onReload func(Reload)
-	current  atomic.Pointer[Policy]
-	watcher  *filewatch.Watcher
-	// reloading serialises Reload, which the watcher and callers may
-	// both run.
-	reloading sync.Mutex
+	value *filewatch.Value[Policy]
 }
 
 // WatchFile loads the policy in path and watches the file for changes. It
 // fails if the first load fails. Close stops the watching.
 func WatchFile(path string, opts WatchOptions) (*FilePolicy, error) {
-	f := &FilePolicy{path: path, onReload: opts.OnReload}
-	// The watcher starts before the first load, so that no change slips
-	// between the two, and the lock makes its first Reload wait for the
-	// load.
-	f.reloading.Lock()
-	var err error
-	f.watcher, err = filewatch.New([]string{path}, filewatch.Options{PollInterval: opts.PollInterval}, func() { _ = f.Reload() })
-	if err != nil {
-		f.reloading.Unlock()
-		return nil, fmt.Errorf("watch policy %s: %w", path, err)
+	var onReload func(*Policy, error)
+	if opts.OnReload != nil {
+		onReload = func(p *Policy, err error) { opts.OnReload(Reload{Path: path, Policy: p, Err: err}) }
 	}
-	p, err := LoadFile(path)
-	if err == nil {
-		f.current.Store(p)
-	}
-	f.reloading.Unlock()
+	value, err := filewatch.NewValue([]string{path}, filewatch.Options{PollInterval: opts.PollInterval},
+		func() (*Policy, error) { return LoadFile(path) }, onReload)
 	if err != nil {
-		_ = f.watcher.Close()
 		return nil, err
 	}
-	return f, nil
+	return &FilePolicy{value: value}, nil
 }
 
 // Reload loads the file again and swaps the new policy in if it compiles.
 // It returns the load error, reports the attempt through OnReload and,
 // on error, keeps the previous policy.
-func (f *FilePolicy) Reload() error {
-	f.reloading.Lock()
-	defer f.reloading.Unlock()
-	p, err := LoadFile(f.path)
-	if err == nil {
-		f.current.Store(p)
-	}
-	if f.onReload != nil {
-		f.onReload(Reload{Path: f.path, Policy: f.current.Load(), Err: err})
-	}
-	return err
-}
+func (f *FilePolicy) Reload() error { return f.value.Reload() }
 
 // Policy returns the policy in force.
-func (f *FilePolicy) Policy() *Policy { return f.current.Load() }
+func (f *FilePolicy) Policy() *Policy { return f.value.Load() }
 
 // Authorize applies the policy in force.
 func (f *FilePolicy) Authorize(peer server.Peer, method string) server.Decision {
-	return f.current.Load().Authorize(peer, method)
+	return f.value.Load().Authorize(peer, method)
 }
 
 // Close stops watching the file. The policy in force stays usable.
-func (f *FilePolicy) Close() error { return f.watcher.Close() }
+func (f *FilePolicy) Close() error { return f.value.Close() }
