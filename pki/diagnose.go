@@ -31,6 +31,8 @@ const (
 	ReasonPeerClosed            Reason = "peer_closed"
 	ReasonMalformedCertificate  Reason = "malformed_certificate"
 	ReasonPermissionDenied      Reason = "permission_denied"
+	ReasonRevoked               Reason = "revoked"
+	ReasonCRLStale              Reason = "crl_stale"
 )
 
 // Diagnosis explains a failed connection in plain words. Err keeps the
@@ -83,6 +85,14 @@ func diagnose(err error, local, peer Role) Diagnosis {
 		return Diagnosis{Reason: ReasonPermissionDenied, Side: string(RoleServer),
 			Summary: "The server verified our certificate, but its authorization policy does not allow this identity to call this method.",
 			Fix:     "use a client identity the policy allows, or add a rule for this identity to the server's policy (--allow or --policy)."}
+	case errors.Is(err, ErrRevoked) || strings.Contains(msg, ErrRevoked.Error()) || strings.Contains(msg, "remote error: tls: revoked certificate"):
+		return Diagnosis{Reason: ReasonRevoked, Side: string(local),
+			Summary: fmt.Sprintf("The %s's certificate has been revoked: a CRL from its CA lists its serial number.", peer),
+			Fix:     fmt.Sprintf("issue the %s a new certificate ('mtls pki issue'); if the revocation was a mistake, only a new certificate helps, since a CRL entry is permanent.", peer)}
+	case errors.Is(err, ErrCRLStale) || strings.Contains(msg, ErrCRLStale.Error()):
+		return Diagnosis{Reason: ReasonCRLStale, Side: string(local),
+			Summary: "A CRL needed to check the certificate is past its next-update time, and this side rejects stale CRLs.",
+			Fix:     "publish a fresh CRL with 'mtls pki crl' and install it, or run with --crl-stale=warn to accept while warning."}
 	case errors.As(err, &hostErr) || strings.Contains(msg, "x509: certificate is valid for") || strings.Contains(msg, "doesn't contain any IP SANs") || strings.Contains(msg, "not valid for any names"):
 		return Diagnosis{Reason: ReasonNameMismatch, Side: string(local),
 			Summary: fmt.Sprintf("The %s's certificate is not valid for the name we dialed.", peer),
