@@ -132,7 +132,7 @@ func diagnose(err error, local, peer Role) Diagnosis {
 	case strings.Contains(msg, "remote error: tls: bad certificate") || strings.Contains(msg, "remote error: tls: unsupported certificate"):
 		return Diagnosis{Reason: ReasonPeerRejectedCert, Side: string(peer),
 			Summary: fmt.Sprintf("The %s rejected our certificate.", peer),
-			Fix:     fmt.Sprintf("check the %s's log for the reason: usually a CA it does not trust, a missing %sAuth usage or, seen from the server, a server name the client did not accept.", peer, local)}
+			Fix:     fmt.Sprintf("check the %s's log for the reason: usually a CA it does not trust, a missing %sAuth usage, a revoked certificate or, seen from the server, a server name the client did not accept.", peer, local)}
 	case strings.Contains(msg, "protocol version not supported") || strings.Contains(msg, "offered only unsupported versions") || strings.Contains(msg, "unsupported versions"):
 		return Diagnosis{Reason: ReasonVersionMismatch, Side: string(local),
 			Summary: "The two sides have no TLS version in common.",

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,10 +14,8 @@ import (
 
 func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("pki issue", stderr, "pki issue --role server|client --name NAME --out PREFIX [flags]")
-	caDir := fs.String("ca-dir", "", "directory with intermediate.crt and intermediate.key if present, else ca.crt and ca.key (instead of --ca-cert/--ca-key)")
-	caCert := fs.String("ca-cert", "", "PEM file with the issuing CA certificate")
-	caKey := fs.String("ca-key", "", "PEM file with the issuing CA's private key")
-	caPassphraseFile := fs.String("ca-passphrase-file", "", "file holding the passphrase of an encrypted CA key")
+	var caSource caFlags
+	caSource.register(fs)
 	role := fs.String("role", "", "certificate role: server (EKU serverAuth) or client (EKU clientAuth)")
 	name := fs.String("name", "", "subject common name")
 	dns := &listFlag{}
@@ -41,14 +37,8 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	if *caDir != "" {
-		if *caCert != "" || *caKey != "" {
-			return errors.New("--ca-dir and --ca-cert/--ca-key both given: use one of them")
-		}
-		*caCert, *caKey = issuingCAFiles(*caDir)
-	}
-	if *caCert == "" || *caKey == "" {
-		return errors.New("no issuing CA: give --ca-dir, or --ca-cert and --ca-key")
+	if _, _, err := caSource.files(); err != nil {
+		return err
 	}
 	if *out == "" || *name == "" {
 		return errors.New("--out and --name are required")
@@ -81,13 +71,7 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var passphrase []byte
-	if *caPassphraseFile != "" {
-		if passphrase, err = pki.ReadPassword(*caPassphraseFile); err != nil {
-			return fmt.Errorf("--ca-passphrase-file: %w", err)
-		}
-	}
-	ca, err := pki.LoadCA(*caCert, *caKey, passphrase)
+	ca, _, err := caSource.load()
 	if err != nil {
 		return err
 	}
@@ -109,17 +93,6 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %s\n", f.Path)
 	}
 	return nil
-}
-
-// issuingCAFiles returns the certificate and key of the CA in dir that
-// signs leaves: the intermediate CA when 'pki init --intermediate' made
-// one, else the root.
-func issuingCAFiles(dir string) (certFile, keyFile string) {
-	inter := filepath.Join(dir, pki.FileIntermediateCert)
-	if _, err := os.Stat(inter); err == nil {
-		return inter, filepath.Join(dir, pki.FileIntermediateKey)
-	}
-	return filepath.Join(dir, pki.FileCACert), filepath.Join(dir, pki.FileCAKey)
 }
 
 func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.File, error) {

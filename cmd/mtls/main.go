@@ -19,6 +19,9 @@ Usage:
   mtls pki issue --role R --name N --out PREFIX
                                     issue another certificate from an existing CA
   mtls pki inspect FILE...          describe certificates, keys and PKCS#12 files
+  mtls pki revoke --ca-dir DIR (--serial HEX | --cert FILE)
+                                    revoke a certificate and publish the CA's CRL
+  mtls pki crl --ca-dir DIR         publish a fresh CRL before the old one goes stale
   mtls serve [flags]                run the mTLS gRPC server
   mtls call [flags]                 call the server and show both identities
   mtls health [flags]               exit 0 only if the server reports SERVING

@@ -13,7 +13,7 @@ import (
 
 func runPKI(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("missing subcommand: use 'mtls pki init', 'mtls pki issue' or 'mtls pki inspect'")
+		return errors.New("missing subcommand: use 'mtls pki init', 'mtls pki issue', 'mtls pki inspect', 'mtls pki revoke' or 'mtls pki crl'")
 	}
 	switch args[0] {
 	case "init":
@@ -22,8 +22,12 @@ func runPKI(args []string, stdout, stderr io.Writer) error {
 		return runPKIIssue(args[1:], stdout, stderr)
 	case "inspect":
 		return runPKIInspect(args[1:], stdout, stderr)
+	case "revoke":
+		return runPKIRevoke(args[1:], stdout, stderr)
+	case "crl":
+		return runPKICRL(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown subcommand %q: use 'mtls pki init', 'mtls pki issue' or 'mtls pki inspect'", args[0])
+	return fmt.Errorf("unknown subcommand %q: use 'mtls pki init', 'mtls pki issue', 'mtls pki inspect', 'mtls pki revoke' or 'mtls pki crl'", args[0])
 }
 
 func runPKIInit(args []string, stdout, stderr io.Writer) error {

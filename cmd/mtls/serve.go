@@ -27,7 +27,12 @@ func runServe(args []string, _, stderr io.Writer) error {
 	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	var access accessFlags
+	access.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := access.validate(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -42,16 +47,22 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := pki.ServerTLSConfig(ks, ts, pki.TLSOptions{AllowTLS12: m.tls12})
+	cfg, err := pki.ServerTLSConfig(ks, ts, access.tlsOptions(pki.TLSOptions{AllowTLS12: m.tls12}))
 	if err != nil {
 		return err
 	}
-	srv := server.New(cfg, server.Options{
+	opts := server.Options{
 		HandshakeTimeout:   *handshakeTimeout,
 		ServerCertificate:  func() *x509.Certificate { return ks.Leaf },
 		OnHandshakeFailure: logHandshakeFailure(log),
 		OnCall:             logCall(log),
-	})
+	}
+	stopWatching, err := access.apply(cfg, ts, &opts, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
+	srv := server.New(cfg, opts)
 
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -60,7 +71,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 	id := pki.IdentityOf(ks.Leaf)
 	log.Info("server listening", "addr", lis.Addr().String(), "subject", id.Subject, "serial", id.Serial,
 		"not_after", id.NotAfter.Format(time.RFC3339), "sans", strings.Join(id.SANs(), ","),
-		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", "RequireAndVerifyClientCert")
+		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", cfg.ClientAuth.String())
 
 	return serveUntilSignal(srv, lis, *shutdownTimeout, log)
 }
@@ -110,7 +121,7 @@ func logHandshakeFailure(log *slog.Logger) func(server.HandshakeFailure) {
 
 func logCall(log *slog.Logger) func(server.CallInfo) {
 	return func(c server.CallInfo) {
-		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Identity.Name(),
+		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Name(),
 			"serial", c.Peer.Identity.Serial, "code", c.Code.String(), "duration", c.Duration.String(),
 			"resumed", c.Peer.Connection.Resumed}
 		if c.Err != nil {
