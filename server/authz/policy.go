@@ -45,13 +45,14 @@ type Rule struct {
 
 	principals []principalSelector
 	methods    []pattern
+	// description is String's result, made once so that decisions do not
+	// format it per call.
+	description string
 }
 
 // String describes the rule for messages, such as
 // `allow "demo-client" (spiffe://grpc-mtls.local/client on /mtls.v1.DemoService/*)`.
-func (r *Rule) String() string {
-	return fmt.Sprintf("%s %q (%s on %s)", r.Effect, r.Name, strings.Join(r.Principals, ", "), strings.Join(r.Methods, ", "))
-}
+func (r *Rule) String() string { return r.description }
 
 // matchPrincipal returns the name of peer that one of the rule's
 // principals matched.
@@ -121,6 +122,7 @@ func compileRule(effect Effect, name string, spec RuleSpec) (*Rule, error) {
 		return nil, fmt.Errorf("no methods: %s", methodSyntax)
 	}
 	r := &Rule{Name: name, Effect: effect, Principals: spec.Principals, Methods: spec.Methods}
+	r.description = fmt.Sprintf("%s %q (%s on %s)", effect, name, strings.Join(spec.Principals, ", "), strings.Join(spec.Methods, ", "))
 	for _, text := range spec.Principals {
 		sel, err := parsePrincipal(text)
 		if err != nil {

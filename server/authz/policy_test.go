@@ -24,7 +24,10 @@ const (
 func peerWith(t *testing.T, ca *pkitest.CA, req pki.LeafRequest) server.Peer {
 	t.Helper()
 	req.Role = pki.RoleClient
-	leaf := ca.Issue(t, req)
+	return peerOf(ca.Issue(t, req))
+}
+
+func peerOf(leaf *pki.Leaf) server.Peer {
 	return server.Peer{Identity: pki.IdentityOf(leaf.Cert)}
 }
 
