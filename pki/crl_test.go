@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -233,4 +234,20 @@ func TestParseStalePolicy(t *testing.T) {
 	require.NoError(t, warnErr)
 	assert.Equal(t, pki.StaleWarn, warn)
 	assert.ErrorContains(t, badErr, `unknown stale CRL policy "ignore": use warn or reject`)
+}
+
+// OpenSSL must accept what PublishCRL writes, including the issuer
+// certificate that follows the CRL in an intermediate's file.
+func TestPublishedCRLVerifiesWithOpenSSL(t *testing.T) {
+	root := pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	inter := root.Intermediate(t, "issuing CA")
+	files := crlFiles(t)
+	publish(t, inter.CA, files, inter.Client(t, "revoked"), pki.CRLOptions{})
+	chain := filepath.Join(t.TempDir(), "chain.pem")
+	require.NoError(t, os.WriteFile(chain, pki.EncodeCertificatesPEM(inter.Cert, root.Cert), 0o644))
+
+	out, err := exec.Command("openssl", "crl", "-in", files.CRL, "-CAfile", chain, "-noout").CombinedOutput()
+
+	require.NoError(t, err, "openssl crl: %s", out)
+	assert.Contains(t, string(out), "verify OK")
 }

@@ -100,7 +100,7 @@ func diagnose(err error, local, peer Role) Diagnosis {
 	case errors.As(err, &authErr) || strings.Contains(msg, "certificate signed by unknown authority"):
 		return Diagnosis{Reason: ReasonUnknownAuthority, Side: string(local),
 			Summary: fmt.Sprintf("The %s's certificate is not signed by a CA in our truststore.", peer),
-			Fix:     fmt.Sprintf("add the CA that signed the %s's certificate to our truststore, or give the %s a certificate from a CA we trust.", peer, peer)}
+			Fix:     fmt.Sprintf("add the CA that signed the %s's certificate to our truststore, or give the %s a certificate from a CA we trust; when an intermediate CA signed it, the %s must send the intermediate after its own certificate.", peer, peer, peer)}
 	case errors.As(err, &invalidErr) && invalidErr.Reason == x509.Expired || strings.Contains(msg, "certificate has expired or is not yet valid"):
 		return Diagnosis{Reason: ReasonExpired, Side: string(local),
 			Summary: fmt.Sprintf("The %s's certificate has expired or is not valid yet.", peer),
