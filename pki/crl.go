@@ -261,6 +261,9 @@ func (s *CRLSet) checkCertificate(cert, issuer *x509.Certificate, now time.Time,
 // sessions too, so a revoked client cannot reuse a session ticket. On
 // rejection crypto/tls sends the peer a bad_certificate alert.
 //
+// NOTE: only handshakes are checked, so a connection opened before a
+// revocation stays open until it closes.
+//
 //	cfg.VerifyConnection = pki.RevocationCheck(crls.Load, pki.RevocationOptions{})
 func RevocationCheck(current func() *CRLSet, opts RevocationOptions) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {

@@ -132,6 +132,8 @@ func (a *accessFlags) authorizer(log *slog.Logger) (server.Authorizer, func() er
 	return policy, nil, nil
 }
 
+// NOTE: CRL signatures are checked against ts as loaded at startup, also
+// when the CRL files reload.
 func (a *accessFlags) watchCRLs(ts *pki.Truststore, log *slog.Logger) (*pki.CRLWatcher, error) {
 	crls, err := pki.WatchCRLs(a.crls.values, ts, pki.CRLWatchOptions{OnReload: logCRLReload(log)})
 	if err != nil {
