@@ -38,7 +38,9 @@ type Options struct {
 	// OnPermissionDenied is called for every call the Authorizer rejects.
 	OnPermissionDenied func(Denial)
 	// Migration, when set, admits clients without a certificate as
-	// anonymous callers; see Migration. Nil rejects them.
+	// anonymous callers; see Migration. When nil, calls from such clients
+	// end with Unauthenticated, and RequireAndVerifyClientCert rejects
+	// them in the handshake already.
 	Migration *Migration
 	// ExtraOptions are appended to the options New passes to grpc.NewServer.
 	ExtraOptions []grpc.ServerOption
