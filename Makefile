@@ -18,7 +18,7 @@ GO_TEST_FLAGS ?=
 
 .PHONY: help
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 ## Tools ----------------------------------------------------------------
 
@@ -63,5 +63,10 @@ check-generated: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 	echo "generated code is up to date"
 
 .PHONY: test
-test: tools lint check-generated ## Run every check: vet, buf lint, generated code, unit, integration and CLI tests.
+test: tools lint check-generated ## Run every check: vet, buf lint, generated code, unit, integration, CLI and docker compose tests.
 	go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	scripts/compose-e2e.sh
+
+.PHONY: compose-e2e
+compose-e2e: ## Run docker-compose.yml end to end with a host-built binary (skipped when no Docker engine answers).
+	scripts/compose-e2e.sh

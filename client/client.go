@@ -18,9 +18,11 @@ import (
 
 // Client is a connection to the demo service.
 type Client struct {
-	conn   *grpc.ClientConn
-	demo   mtlsv1.DemoServiceClient
-	health healthpb.HealthClient
+	conn *grpc.ClientConn
+	// rotating replaces conn for clients made by DialReloading.
+	rotating *rotatingConn
+	demo     mtlsv1.DemoServiceClient
+	health   healthpb.HealthClient
 }
 
 // Dial prepares a connection to addr secured by cfg, which should come
@@ -38,11 +40,22 @@ func Dial(addr string, cfg *tls.Config, opts ...grpc.DialOption) (*Client, error
 }
 
 // Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	if c.rotating != nil {
+		return c.rotating.Close()
+	}
+	return c.conn.Close()
+}
 
 // Conn returns the underlying gRPC connection, for other services on the
-// same server.
-func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+// same server. For a client made by DialReloading it is the connection
+// that new calls use at this moment.
+func (c *Client) Conn() *grpc.ClientConn {
+	if c.rotating != nil {
+		return c.rotating.current()
+	}
+	return c.conn
+}
 
 // ServerView is what the client verified about the server.
 type ServerView struct {
@@ -58,7 +71,8 @@ type WhoAmIResult struct {
 	Server   ServerView
 }
 
-// WhoAmI asks the server what it verified about this client.
+// WhoAmI returns what the server verified about this client, and what
+// this client verified about the server.
 func (c *Client) WhoAmI(ctx context.Context) (*WhoAmIResult, error) {
 	var p grpcpeer.Peer
 	resp, err := c.demo.WhoAmI(ctx, &mtlsv1.WhoAmIRequest{}, grpc.Peer(&p))

@@ -43,6 +43,10 @@ const (
 type InitOptions struct {
 	// Dir receives the files. It is created with mode 0700 if missing.
 	Dir string
+	// CAKeyDir, when set, receives ca.key instead of Dir, so that Dir can
+	// be given to servers and clients without the key that signs
+	// certificates. It is created with mode 0700 if missing.
+	CAKeyDir string
 	// KeyType applies to the CAs and every leaf; default DefaultKeyType.
 	KeyType      KeyType
 	CAValidity   time.Duration // default DefaultCAValidity
@@ -75,6 +79,11 @@ type InitOptions struct {
 	CAPassphrase []byte
 	// Force allows overwriting existing files.
 	Force bool
+	// KeepExisting makes Init keep a complete PKI that Dir already contains:
+	// it writes nothing and returns the existing identities with Kept set.
+	// A directory with only some of the files is an error wrapping
+	// ErrIncompletePKI. It cannot be combined with Force.
+	KeepExisting bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -92,6 +101,9 @@ type InitResult struct {
 	// PasswordGenerated is true when Init made the PKCS#12 password and
 	// wrote it to p12.password.
 	PasswordGenerated bool
+	// Kept is true when KeepExisting found a complete PKI in Dir. Files
+	// then lists the existing files, and nothing was written.
+	Kept bool
 }
 
 // initPKI holds the CAs and leaves that Init creates before writing them.
@@ -105,10 +117,20 @@ type initPKI struct {
 // Init creates a CA, a server certificate and two client certificates
 // (the client and a guest), and writes them as PEM files and PKCS#12
 // keystores and truststore into opts.Dir. It writes nothing if any target
-// file exists, unless opts.Force is set.
+// file exists, unless opts.Force is set, and keeps a complete existing
+// set if opts.KeepExisting is set.
 func Init(opts InitOptions) (*InitResult, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("pki init: no directory given")
+	}
+	if opts.KeepExisting {
+		if opts.Force {
+			return nil, fmt.Errorf("pki init: Force and KeepExisting both set: use one of them")
+		}
+		kept, err := keepExisting(opts)
+		if err != nil || kept != nil {
+			return kept, err
+		}
 	}
 	kt := opts.KeyType
 	if kt == "" {
@@ -137,8 +159,10 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
-	if err := os.MkdirAll(opts.Dir, ModeDir); err != nil {
-		return nil, fmt.Errorf("pki init: create directory %s: %w", opts.Dir, err)
+	for _, dir := range []string{opts.Dir, caKeyDir(opts)} {
+		if err := os.MkdirAll(dir, ModeDir); err != nil {
+			return nil, fmt.Errorf("pki init: create directory %s: %w", dir, err)
+		}
 	}
 	if err := WriteFiles(files, opts.Force); err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
@@ -263,7 +287,7 @@ func initFiles(opts InitOptions, p *initPKI, password []byte, writePassword bool
 
 	files := []File{
 		{path(FileCACert), EncodeCertificatesPEM(p.root.Cert), ModePublic},
-		{path(FileCAKey), caKey, ModePrivate},
+		{filepath.Join(caKeyDir(opts), FileCAKey), caKey, ModePrivate},
 		{path(FileServerCert), server.certPEM, ModePublic},
 		{path(FileServerKey), server.keyPEM, ModePrivate},
 		{path(FileClientCert), client.certPEM, ModePublic},

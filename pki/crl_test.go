@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/pki/faults"
 	"github.com/grpc-mtls/grpc-mtls/pki/pkitest"
 )
 
@@ -119,7 +120,7 @@ func TestLoadCRLReadsDER(t *testing.T) {
 }
 
 func TestLoadCRLFromIntermediate(t *testing.T) {
-	root := pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	root := pkitest.NewCA(t, pkitest.WithCADefects(faults.WithMaxPathLen(1)))
 	inter := root.Intermediate(t, "issuing CA")
 	files := crlFiles(t)
 	publish(t, inter.CA, files, inter.Client(t, "revoked"), pki.CRLOptions{})
@@ -133,7 +134,7 @@ func TestLoadCRLFromIntermediate(t *testing.T) {
 func TestLoadCRLErrors(t *testing.T) {
 	ca := pkitest.NewCA(t)
 	sameName := pkitest.NewCA(t) // another key under the same subject
-	root := pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	root := pkitest.NewCA(t, pkitest.WithCADefects(faults.WithMaxPathLen(1)))
 	inter := root.Intermediate(t, "issuing CA")
 	dir := t.TempDir()
 
@@ -239,7 +240,7 @@ func TestParseStalePolicy(t *testing.T) {
 // OpenSSL must accept what PublishCRL writes, including the issuer
 // certificate that follows the CRL in an intermediate's file.
 func TestPublishedCRLVerifiesWithOpenSSL(t *testing.T) {
-	root := pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	root := pkitest.NewCA(t, pkitest.WithCADefects(faults.WithMaxPathLen(1)))
 	inter := root.Intermediate(t, "issuing CA")
 	files := crlFiles(t)
 	publish(t, inter.CA, files, inter.Client(t, "revoked"), pki.CRLOptions{})

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/pki/faults"
 	"github.com/grpc-mtls/grpc-mtls/pki/pkitest"
 	"github.com/grpc-mtls/grpc-mtls/server"
 	"github.com/grpc-mtls/grpc-mtls/server/servertest"
@@ -179,7 +180,7 @@ func nextFailure(t *testing.T, failures <-chan server.HandshakeFailure) server.H
 }
 
 func TestServerWithoutIntermediateFails(t *testing.T) {
-	root := pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	root := pkitest.NewCA(t, pkitest.WithCADefects(faults.WithMaxPathLen(1)))
 	inter := root.Intermediate(t, "issuing CA")
 	serverLeaf := inter.Server(t)
 	// The server's keystore lacks the intermediate, as when server.crt
@@ -207,7 +208,7 @@ func TestServerWithoutIntermediateFails(t *testing.T) {
 // intermediate CA below root, and sends the intermediate.
 func intermediateServer(t *testing.T) (root, inter *pkitest.CA, addr string, failures <-chan server.HandshakeFailure) {
 	t.Helper()
-	root = pkitest.NewCA(t, pkitest.WithMaxPathLen(1))
+	root = pkitest.NewCA(t, pkitest.WithCADefects(faults.WithMaxPathLen(1)))
 	inter = root.Intermediate(t, "issuing CA")
 	serverCfg, err := pki.ServerTLSConfig(pkitest.Keystore(inter.Server(t)), root.Truststore(), pki.TLSOptions{})
 	require.NoError(t, err)

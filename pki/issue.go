@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// Role says which side of a TLS connection a leaf certificate is for.
+// Role is the side of a TLS connection that a leaf certificate is for.
 type Role string
 
 // Leaf certificate roles.
@@ -224,8 +224,10 @@ func leafTemplate(req LeafRequest, pub crypto.PublicKey, authorityKeyID []byte) 
 		eku = x509.ExtKeyUsageClientAuth
 	}
 	usage := x509.KeyUsageDigitalSignature
-	if _, ok := pub.(*rsa.PublicKey); ok {
-		// RSA key exchange in TLS 1.2 encrypts to the key.
+	if _, ok := pub.(*rsa.PublicKey); ok && req.Role == RoleServer {
+		// RSA key exchange in TLS 1.2 encrypts to the server's key. RFC
+		// 5280 section 4.2.1.12 does not pair keyEncipherment with
+		// clientAuth, so client certificates go without it.
 		usage |= x509.KeyUsageKeyEncipherment
 	}
 
@@ -307,12 +309,17 @@ func valueOr(s, fallback string) string {
 	return s
 }
 
-// VerifyKeyPair returns an error when key is not the private key of cert.
+// ErrKeyMismatch means a private key is not the key of the certificate it
+// was loaded with.
+var ErrKeyMismatch = errors.New("the private key does not match the certificate's public key")
+
+// VerifyKeyPair returns ErrKeyMismatch when key is not the private key of
+// cert.
 func VerifyKeyPair(cert *x509.Certificate, key crypto.Signer) error {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	pub, ok := key.Public().(equaler)
 	if !ok || !pub.Equal(cert.PublicKey) {
-		return errors.New("the private key does not match the certificate's public key")
+		return ErrKeyMismatch
 	}
 	return nil
 }

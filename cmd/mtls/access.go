@@ -101,12 +101,27 @@ func (a *accessFlags) apply(cfg *tls.Config, ts *pki.Truststore, opts *server.Op
 		}
 		closers = append(closers, crls.Close)
 		stale, _ := pki.ParseStalePolicy(a.crlStale)
-		cfg.VerifyConnection = pki.RevocationCheck(crls.Current, pki.RevocationOptions{Stale: stale, OnStale: logStaleCRL(log, stale)})
+		cfg.VerifyConnection = chainVerifyConnection(cfg.VerifyConnection,
+			pki.RevocationCheck(crls.Current, pki.RevocationOptions{Stale: stale, OnStale: logStaleCRL(log, stale)}))
 	}
 	if a.allowMissingClientCert {
 		opts.Migration = newMigration(log)
 	}
 	return stop, nil
+}
+
+// chainVerifyConnection returns a check that runs first and then next,
+// so that the revocation check keeps a check already on the config.
+func chainVerifyConnection(first, next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+	if first == nil {
+		return next
+	}
+	return func(cs tls.ConnectionState) error {
+		if err := first(cs); err != nil {
+			return err
+		}
+		return next(cs)
+	}
 }
 
 func (a *accessFlags) authorizer(log *slog.Logger) (server.Authorizer, func() error, error) {

@@ -71,7 +71,7 @@ func startAccessServer(t *testing.T, dir string, args ...string) *accessServer {
 	ts := loadTrust(t, dir)
 	cfg, err := pki.ServerTLSConfig(ks, ts, a.tlsOptions(pki.TLSOptions{}))
 	require.NoError(t, err)
-	logFailure := logHandshakeFailure(log)
+	logFailure := logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts})
 	opts := server.Options{
 		OnHandshakeFailure: func(f server.HandshakeFailure) { logFailure(f); s.failures <- f },
 		OnCall:             logCall(log),

@@ -21,6 +21,11 @@ type callFlags struct {
 	addr       string
 	serverName string
 	timeout    time.Duration
+	// expectServer lists the identities the server's certificate must
+	// carry (--expect-server).
+	expectServer listFlag
+	// material is what dial loaded, for the diagnosis of a failure.
+	material pki.Material
 }
 
 func (c *callFlags) register(fs *flag.FlagSet) {
@@ -28,6 +33,7 @@ func (c *callFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "localhost:8443", "server address, host:port")
 	fs.StringVar(&c.serverName, "server-name", "", "name the server's certificate must contain (default: the host in --addr)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit for the whole command")
+	fs.Var(&c.expectServer, "expect-server", "accept only a server whose certificate has one of these URI SANs (SPIFFE IDs), or DNS SANs if it has no URI SAN; comma-separated or repeated")
 }
 
 // dial loads the client material and prepares the connection. A client
@@ -44,6 +50,8 @@ func (c *callFlags) dial(stderr io.Writer) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	pki.RequirePeerID(cfg, c.expectServer.values...)
+	c.material = pki.Material{Keystore: ks, Truststore: ts, ServerName: c.serverName}
 	return client.Dial(c.addr, cfg)
 }
 
@@ -54,11 +62,22 @@ func runCall(args []string, stdout, stderr io.Writer) error {
 	echoes := fs.Int("echo", 0, "number of Echo calls to make after WhoAmI")
 	stream := fs.Bool("stream", false, "also send three messages over the EchoStream call")
 	expectFailure := fs.String("expect-failure", "", "expect the call to fail with this reason code (or \"any\"): exit 0 if it does, 1 if it succeeds")
+	repeat := repeatOptions{}
+	fs.IntVar(&repeat.count, "repeat", 1, "make this many rounds of calls over one connection that follows certificate rotation, printing a line when a certificate changes; --timeout then applies to each round")
+	fs.DurationVar(&repeat.interval, "interval", time.Second, "pause between rounds with --repeat")
+	repeat.reload.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: call takes only flags", fs.Arg(0))
+	}
+	if repeat.count != 1 {
+		if err := repeat.validate(*expectFailure); err != nil {
+			return err
+		}
+		repeat.echoes, repeat.stream = *echoes, *stream
+		return runRepeat(&c, repeat, stdout, stderr)
 	}
 	cl, err := c.dial(stderr)
 	if err != nil {
@@ -70,10 +89,10 @@ func runCall(args []string, stdout, stderr io.Writer) error {
 
 	err = callAll(ctx, cl, c.addr, *echoes, *stream, stdout)
 	if *expectFailure != "" {
-		return checkExpectedFailure(err, *expectFailure, stdout, stderr)
+		return checkExpectedFailure(err, *expectFailure, c.material, stdout, stderr)
 	}
 	if err != nil {
-		printFailure(stderr, c.addr, err)
+		printFailure(stderr, c.addr, err, c.material)
 		return exitError{code: 1}
 	}
 	return nil
@@ -143,11 +162,17 @@ func printCertificate(w io.Writer, c *mtlsv1.Certificate) {
 
 // printFailure prints the raw error and, next to it, the plain-language
 // diagnosis.
-func printFailure(w io.Writer, addr string, err error) {
-	d := pki.Diagnose(err, pki.RoleClient)
+func printFailure(w io.Writer, addr string, err error, m pki.Material) {
+	d := pki.DiagnoseWith(err, pki.RoleClient, m)
 	fmt.Fprintf(w, "Call to %s failed.\n", addr)
 	fmt.Fprintf(w, "  raw error:    %s\n", rawMessage(err))
 	fmt.Fprintf(w, "  likely cause: %s\n", d.Summary)
+	if d.Side != "" {
+		fmt.Fprintf(w, "  failed on:    the %s\n", d.Side)
+	}
+	if d.Certificate != nil {
+		fmt.Fprintf(w, "  certificate:  %s\n", d.Certificate)
+	}
 	if d.Fix != "" {
 		fmt.Fprintf(w, "  what to do:   %s\n", d.Fix)
 	}
@@ -161,15 +186,15 @@ func rawMessage(err error) string {
 	return err.Error()
 }
 
-func checkExpectedFailure(err error, expected string, stdout, stderr io.Writer) error {
+func checkExpectedFailure(err error, expected string, m pki.Material, stdout, stderr io.Writer) error {
 	if err == nil {
 		fmt.Fprintf(stderr, "UNEXPECTED: the call succeeded, but it should have been rejected (expected reason %s).\n", expected)
 		return exitError{code: 1}
 	}
-	d := pki.Diagnose(err, pki.RoleClient)
+	d := pki.DiagnoseWith(err, pki.RoleClient, m)
 	if expected != "any" && string(d.Reason) != expected {
 		fmt.Fprintf(stderr, "UNEXPECTED: the call was rejected, but for reason %s instead of %s.\n", d.Reason, expected)
-		printFailure(stderr, "the server", err)
+		printFailure(stderr, "the server", err, m)
 		return exitError{code: 1}
 	}
 	fmt.Fprintf(stdout, "Rejected as expected (reason %s).\n", d.Reason)
@@ -195,7 +220,7 @@ func runHealth(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	st, err := cl.Health(ctx, *service)
 	if err != nil {
-		printFailure(stderr, c.addr, err)
+		printFailure(stderr, c.addr, err, c.material)
 		return exitError{code: 1}
 	}
 	fmt.Fprintln(stdout, st.String())

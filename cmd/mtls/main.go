@@ -19,12 +19,18 @@ Usage:
   mtls pki issue --role R --name N --out PREFIX
                                     issue another certificate from an existing CA
   mtls pki inspect FILE...          describe certificates, keys and PKCS#12 files
+  mtls pki new-ca --dir DIR         start a new CA beside the old one, for a CA rotation
+  mtls pki truststore --out FILE CA.crt...
+                                    combine CA certificates into one truststore
   mtls pki revoke --ca-dir DIR (--serial HEX | --cert FILE)
                                     revoke a certificate and publish the CA's CRL
   mtls pki crl --ca-dir DIR         publish a fresh CRL before the old one goes stale
   mtls serve [flags]                run the mTLS gRPC server
   mtls call [flags]                 call the server and show both identities
+  mtls call --repeat N [flags]      keep calling while certificates rotate
   mtls health [flags]               exit 0 only if the server reports SERVING
+  mtls doctor --role R [flags]      check a keystore and truststore, and optionally a server
+  mtls lab list|run|write           reproduce the common ways mutual TLS breaks
 
 Run 'mtls COMMAND -h' for a command's flags. Every flag also reads an
 environment variable: --listen from MTLS_LISTEN, --cert from MTLS_CERT,
@@ -58,6 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCall(args[1:], stdout, stderr)
 	case "health":
 		err = runHealth(args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(args[1:], stdout, stderr)
+	case "lab":
+		err = runLab(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "mtls: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -13,7 +13,7 @@ import (
 
 func runPKI(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("missing subcommand: use 'mtls pki init', 'mtls pki issue', 'mtls pki inspect', 'mtls pki revoke' or 'mtls pki crl'")
+		return errors.New("missing subcommand: use 'mtls pki init', 'issue', 'inspect', 'new-ca', 'truststore', 'revoke' or 'crl'")
 	}
 	switch args[0] {
 	case "init":
@@ -22,17 +22,22 @@ func runPKI(args []string, stdout, stderr io.Writer) error {
 		return runPKIIssue(args[1:], stdout, stderr)
 	case "inspect":
 		return runPKIInspect(args[1:], stdout, stderr)
+	case "new-ca":
+		return runPKINewCA(args[1:], stdout, stderr)
+	case "truststore":
+		return runPKITruststore(args[1:], stdout, stderr)
 	case "revoke":
 		return runPKIRevoke(args[1:], stdout, stderr)
 	case "crl":
 		return runPKICRL(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown subcommand %q: use 'mtls pki init', 'mtls pki issue', 'mtls pki inspect', 'mtls pki revoke' or 'mtls pki crl'", args[0])
+	return fmt.Errorf("unknown subcommand %q: use 'mtls pki init', 'issue', 'inspect', 'new-ca', 'truststore', 'revoke' or 'crl'", args[0])
 }
 
 func runPKIInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("pki init", stderr, "pki init --dir DIR [flags]")
 	dir := fs.String("dir", "", "directory for the PKI files, created with mode 0700 (required)")
+	caKeyDir := fs.String("ca-key-dir", "", "directory for ca.key, created with mode 0700 (default: --dir); keeps the CA key out of the directory that servers and clients mount")
 	keyType := fs.String("key-type", string(pki.DefaultKeyType), "key type: "+keyTypeNames())
 	caValidity := &durationFlag{pki.DefaultCAValidity}
 	fs.Var(caValidity, "ca-validity", "how long the CA certificate is valid, in days (90d) or a Go duration")
@@ -49,11 +54,15 @@ func runPKIInit(args []string, stdout, stderr io.Writer) error {
 	p12PasswordFile := fs.String("p12-password-file", "", "file holding the PKCS#12 password (default: generate one into DIR/p12.password)")
 	caPassphraseFile := fs.String("ca-passphrase-file", "", "file holding a passphrase to encrypt ca.key with (PKCS#8, AES-256)")
 	force := fs.Bool("force", false, "overwrite existing files")
+	keepExisting := fs.Bool("keep-existing", false, "if DIR already holds a complete PKI, keep it, write nothing and exit 0 (for a setup step that runs on every start)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return errors.New("--dir is required: name the directory for the PKI files")
+	}
+	if *force && *keepExisting {
+		return errors.New("--force and --keep-existing both given: use one of them")
 	}
 	kt, err := pki.ParseKeyType(*keyType)
 	if err != nil {
@@ -67,9 +76,9 @@ func runPKIInit(args []string, stdout, stderr io.Writer) error {
 		return errors.New("--server-dns and --server-ip are both empty: the server certificate needs at least one name")
 	}
 	opts := pki.InitOptions{
-		Dir: *dir, KeyType: kt, CAValidity: caValidity.d, LeafValidity: leafValidity.d,
+		Dir: *dir, CAKeyDir: *caKeyDir, KeyType: kt, CAValidity: caValidity.d, LeafValidity: leafValidity.d,
 		ServerDNS: serverDNS.values, ServerIPs: ips, ClientName: *clientName, GuestName: *guestName, TrustDomain: *trustDomain,
-		Intermediate: *intermediate, Force: *force,
+		Intermediate: *intermediate, Force: *force, KeepExisting: *keepExisting,
 	}
 	if *p12PasswordFile != "" {
 		if opts.P12Password, err = pki.ReadPassword(*p12PasswordFile); err != nil {
@@ -86,6 +95,10 @@ func runPKIInit(args []string, stdout, stderr io.Writer) error {
 	res, err := pki.Init(opts)
 	if err != nil {
 		return err
+	}
+	if res.Kept {
+		printKeptResult(stdout, *dir, res, opts)
+		return nil
 	}
 	printInitResult(stdout, res, kt, time.Since(start))
 	return nil

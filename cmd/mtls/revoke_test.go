@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,15 +12,6 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/pki"
 	"github.com/grpc-mtls/grpc-mtls/pki/pkitest"
 )
-
-// runCLI runs the mtls command in-process and returns its exit code and
-// output.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
 
 func initPKI(t *testing.T, extra ...string) string {
 	t.Helper()

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/pki/reload"
 	"github.com/grpc-mtls/grpc-mtls/server"
 )
 
@@ -27,9 +29,16 @@ func runServe(args []string, _, stderr io.Writer) error {
 	handshakeTimeout := fs.Duration("handshake-timeout", server.DefaultHandshakeTimeout, "close connections whose TLS handshake takes longer than this")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, wait this long for running calls before closing them")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	var rf reloadFlags
+	rf.register(fs)
+	var allowClient listFlag
+	fs.Var(&allowClient, "allow-client", "accept only clients whose certificate has one of these URI SANs (SPIFFE IDs), or DNS SANs if it has no URI SAN; comma-separated or repeated (default: any client the truststore accepts)")
 	var access accessFlags
 	access.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := rf.validate(); err != nil {
 		return err
 	}
 	if err := access.validate(); err != nil {
@@ -51,17 +60,30 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pki.RequirePeerID(cfg, allowClient.values...)
 	opts := server.Options{
-		HandshakeTimeout:   *handshakeTimeout,
-		ServerCertificate:  func() *x509.Certificate { return ks.Leaf },
-		OnHandshakeFailure: logHandshakeFailure(log),
+		HandshakeTimeout: *handshakeTimeout,
+		// NOTE: the diagnosis compares against the files loaded at start,
+		// so after a hot reload it may name the previous certificate.
+		OnHandshakeFailure: logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts}),
 		OnCall:             logCall(log),
+		ExtraOptions:       rf.serverOptions(),
 	}
+	// The access flags add the revocation check to cfg.VerifyConnection,
+	// which the reload watcher then copies into every config it builds.
 	stopWatching, err := access.apply(cfg, ts, &opts, log)
 	if err != nil {
 		return err
 	}
 	defer stopWatching()
+	serverCert := func() *x509.Certificate { return ks.Leaf }
+	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: access.tlsOptions(pki.TLSOptions{AllowTLS12: m.tls12}), VerifyConnection: cfg.VerifyConnection}, log)
+	defer stopReload()
+	if watcher != nil {
+		cfg = watcher.ServerTLSConfig()
+		serverCert = func() *x509.Certificate { return watcher.Current().Keystore.Leaf }
+	}
+	opts.ServerCertificate = serverCert
 	srv := server.New(cfg, opts)
 
 	lis, err := net.Listen("tcp", *listen)
@@ -112,10 +134,17 @@ func serveUntilSignal(srv *grpc.Server, lis net.Listener, timeout time.Duration,
 	return nil
 }
 
-func logHandshakeFailure(log *slog.Logger) func(server.HandshakeFailure) {
+// logHandshakeFailure logs each failed handshake with its diagnosis,
+// made again with the server's own material so that it can name the
+// server's certificate when the client rejected it.
+func logHandshakeFailure(log *slog.Logger, m pki.Material) func(server.HandshakeFailure) {
 	return func(f server.HandshakeFailure) {
-		log.Warn("rejected handshake", "peer", addrOf(f.Addr), "reason", string(f.Diagnosis.Reason),
-			"explanation", f.Diagnosis.String(), "error", f.Err.Error())
+		d := pki.DiagnoseWith(f.Err, pki.RoleServer, m)
+		attrs := []any{"peer", addrOf(f.Addr), "reason", string(d.Reason), "failed_on", d.Side}
+		if d.Certificate != nil {
+			attrs = append(attrs, "certificate_of", string(d.Certificate.Owner), "subject", d.Certificate.Subject, "serial", d.Certificate.Serial)
+		}
+		log.Warn("rejected handshake", append(attrs, "explanation", d.String(), "error", f.Err.Error())...)
 	}
 }
 
@@ -126,6 +155,12 @@ func logCall(log *slog.Logger) func(server.CallInfo) {
 			"resumed", c.Peer.Connection.Resumed}
 		if c.Err != nil {
 			log.Warn("call failed", append(attrs, "error", c.Err.Error())...)
+			return
+		}
+		// A container health check calls Check every few seconds, so
+		// successful checks stay below the default Info level.
+		if c.Method == healthpb.Health_Check_FullMethodName {
+			log.Debug("call", attrs...)
 			return
 		}
 		log.Info("call", attrs...)

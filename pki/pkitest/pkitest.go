@@ -9,8 +9,16 @@
 //	}
 //
 // Every helper fails the test through testing.TB instead of returning an
-// error. Keys are ECDSA P-256 unless WithKeyType says otherwise, and
+// error. Keys are ECDSA P-256 unless WithKeyType sets another type, and
 // validity starts from the clock given by WithClock.
+//
+// For tests of failures, WithCADefects, CA.IssueFaulty and
+// CA.Intermediate mint deliberately wrong material with package
+// pki/faults:
+//
+//	ca := pkitest.NewCA(t)
+//	expired := ca.IssueFaulty(t, pkitest.ServerRequest("localhost"),
+//		faults.WithValidity(time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)))
 package pkitest
 
 import (
@@ -23,6 +31,7 @@ import (
 	"time"
 
 	"github.com/grpc-mtls/grpc-mtls/pki"
+	"github.com/grpc-mtls/grpc-mtls/pki/faults"
 )
 
 // TrustDomain is the SPIFFE trust domain of client identities made by
@@ -40,10 +49,10 @@ type CA struct {
 type Option func(*config)
 
 type config struct {
-	now        func() time.Time
-	keyType    pki.KeyType
-	name       string
-	maxPathLen int
+	now     func() time.Time
+	keyType pki.KeyType
+	name    string
+	defects []faults.Defect
 }
 
 // WithClock makes the CA and the certificates it issues take their
@@ -56,9 +65,12 @@ func WithKeyType(kt pki.KeyType) Option { return func(c *config) { c.keyType = k
 // WithName sets the CA's common name.
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
-// WithMaxPathLen sets the path length of the CA's basic constraints, so
-// that it may sign intermediate CAs (see CA.Intermediate).
-func WithMaxPathLen(n int) Option { return func(c *config) { c.maxPathLen = n } }
+// WithCADefects applies defects to the CA certificate, such as
+// faults.NotCA or faults.WithoutCertSign. faults.WithMaxPathLen(1) lets
+// the CA sign an intermediate (see CA.Intermediate).
+func WithCADefects(defects ...faults.Defect) Option {
+	return func(c *config) { c.defects = append(c.defects, defects...) }
+}
 
 // NewCA returns a new root CA valid for a day.
 func NewCA(tb testing.TB, opts ...Option) *CA {
@@ -67,7 +79,7 @@ func NewCA(tb testing.TB, opts ...Option) *CA {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ca, err := pki.NewCA(pki.CAOptions{CommonName: cfg.name, KeyType: cfg.keyType, Validity: 24 * time.Hour, Now: cfg.now, MaxPathLen: cfg.maxPathLen})
+	ca, err := faults.NewCA(pki.CAOptions{CommonName: cfg.name, KeyType: cfg.keyType, Validity: 24 * time.Hour, Now: cfg.now}, cfg.defects...)
 	if err != nil {
 		tb.Fatalf("pkitest: create CA: %v", err)
 	}
@@ -78,6 +90,13 @@ func NewCA(tb testing.TB, opts ...Option) *CA {
 // type where req leaves them empty.
 func (ca *CA) Issue(tb testing.TB, req pki.LeafRequest) *pki.Leaf {
 	tb.Helper()
+	return ca.IssueFaulty(tb, req)
+}
+
+// IssueFaulty is Issue with defects applied to the certificate, such as
+// faults.WithoutSANs, faults.WithExtKeyUsage or faults.WithSHA1Signature.
+func (ca *CA) IssueFaulty(tb testing.TB, req pki.LeafRequest, defects ...faults.Defect) *pki.Leaf {
+	tb.Helper()
 	if req.Now == nil {
 		req.Now = ca.now
 	}
@@ -87,11 +106,40 @@ func (ca *CA) Issue(tb testing.TB, req pki.LeafRequest) *pki.Leaf {
 	if req.Validity == 0 {
 		req.Validity = time.Hour
 	}
-	leaf, err := ca.CA.Issue(req)
+	leaf, err := faults.Issue(ca.CA, req, defects...)
 	if err != nil {
 		tb.Fatalf("pkitest: issue %s certificate %q: %v", req.Role, req.CommonName, err)
 	}
 	return leaf
+}
+
+// Intermediate returns an intermediate CA named name signed by ca, which
+// must allow it (NewCA with WithCADefects(faults.WithMaxPathLen(1))).
+// Defects apply to the intermediate, for instance faults.NotCA.
+func (ca *CA) Intermediate(tb testing.TB, name string, defects ...faults.Defect) *CA {
+	tb.Helper()
+	inter, err := faults.NewIntermediate(ca.CA, name, ca.keyType, defects...)
+	if err != nil {
+		tb.Fatalf("pkitest: create intermediate CA %q: %v", name, err)
+	}
+	return &CA{CA: inter, now: ca.now, keyType: ca.keyType}
+}
+
+// ServerRequest returns the request Server makes for names: each a DNS
+// name or an IP address, the first also the common name.
+func ServerRequest(names ...string) pki.LeafRequest {
+	req := pki.LeafRequest{Role: pki.RoleServer}
+	if len(names) > 0 {
+		req.CommonName = names[0]
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			req.IPs = append(req.IPs, ip)
+		} else {
+			req.DNSNames = append(req.DNSNames, n)
+		}
+	}
+	return req
 }
 
 // Server issues a server certificate for names, each a DNS name or an IP
@@ -101,15 +149,7 @@ func (ca *CA) Server(tb testing.TB, names ...string) *pki.Leaf {
 	if len(names) == 0 {
 		names = []string{"localhost", "127.0.0.1"}
 	}
-	req := pki.LeafRequest{Role: pki.RoleServer, CommonName: names[0]}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			req.IPs = append(req.IPs, ip)
-		} else {
-			req.DNSNames = append(req.DNSNames, n)
-		}
-	}
-	return ca.Issue(tb, req)
+	return ca.Issue(tb, ServerRequest(names...))
 }
 
 // Client issues a client certificate with common name name and the URI
@@ -128,18 +168,6 @@ func (ca *CA) Truststore() *pki.Truststore {
 // Keystore returns leaf as a keystore with its intermediates.
 func Keystore(leaf *pki.Leaf) *pki.Keystore {
 	return leaf.Keystore()
-}
-
-// Intermediate returns an intermediate CA signed by ca, which must have
-// been created WithMaxPathLen(1) or more. The intermediate may sign
-// leaves only, and certificates it issues carry it in their chain.
-func (ca *CA) Intermediate(tb testing.TB, name string) *CA {
-	tb.Helper()
-	inter, err := ca.CA.NewIntermediate(pki.CAOptions{CommonName: name, KeyType: ca.keyType, Validity: 24 * time.Hour, Now: ca.now})
-	if err != nil {
-		tb.Fatalf("pkitest: %v", err)
-	}
-	return &CA{CA: inter, now: ca.now, keyType: ca.keyType}
 }
 
 // ServerTLSConfig issues a server certificate for names and returns the
