@@ -18,6 +18,23 @@ var ErrRevoked = errors.New("certificate revoked")
 // CRL it needed is past its next-update and StaleReject is in force.
 var ErrCRLStale = errors.New("CRL is past its next update")
 
+// RevokedError reports a certificate that a CRL lists. It wraps
+// ErrRevoked.
+type RevokedError struct {
+	Certificate *x509.Certificate
+	Entry       x509.RevocationListEntry
+	CRL         *CRL
+}
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("%v: serial %x (subject %q) was revoked at %s, reason %s, according to CRL %s from %q",
+		ErrRevoked, e.Certificate.SerialNumber, e.Certificate.Subject.String(), e.Entry.RevocationTime.Format(time.RFC3339),
+		RevocationReasonName(e.Entry.ReasonCode), e.CRL.Path, e.CRL.Issuer.Subject.String())
+}
+
+// Unwrap returns ErrRevoked.
+func (e *RevokedError) Unwrap() error { return ErrRevoked }
+
 // CRL is a certificate revocation list whose signature has been checked
 // against its issuer.
 type CRL struct {
@@ -248,8 +265,7 @@ func (s *CRLSet) checkCertificate(cert, issuer *x509.Certificate, now time.Time,
 			}
 		}
 		if e, ok := crl.revoked[cert.SerialNumber.Text(16)]; ok {
-			return fmt.Errorf("%w: serial %x (subject %q) was revoked at %s, reason %s, according to CRL %s from %q",
-				ErrRevoked, cert.SerialNumber, cert.Subject.String(), e.RevocationTime.Format(time.RFC3339), RevocationReasonName(e.ReasonCode), crl.Path, crl.Issuer.Subject.String())
+			return &RevokedError{Certificate: cert, Entry: e, CRL: crl}
 		}
 	}
 	return nil

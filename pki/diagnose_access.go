@@ -16,7 +16,12 @@ func (c *cause) access() (Diagnosis, bool) {
 			Summary: "The server verified our certificate, but its authorization policy does not allow this identity to call this method.",
 			Fix:     "use a client identity the policy allows, or add a rule for this identity to the server's policy (--allow or --policy)."}, true
 	case errors.Is(c.err, ErrRevoked) || c.has(ErrRevoked.Error(), "remote error: tls: revoked certificate"):
-		return Diagnosis{Reason: ReasonRevoked, Side: local,
+		var revoked *RevokedError
+		var cert *CertificateRef
+		if errors.As(c.err, &revoked) {
+			cert = refOf(c.peer, revoked.Certificate)
+		}
+		return Diagnosis{Reason: ReasonRevoked, Side: local, Certificate: cert,
 			Summary: fmt.Sprintf("The %s's certificate has been revoked: a CRL from its CA lists its serial number.", peer),
 			Fix:     fmt.Sprintf("issue the %s a new certificate ('mtls pki issue'); a CRL entry is permanent, so even a mistaken revocation needs a new certificate.", peer)}, true
 	case errors.Is(c.err, ErrCRLStale) || c.has(ErrCRLStale.Error()):

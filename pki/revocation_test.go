@@ -2,6 +2,7 @@ package pki_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -205,4 +206,24 @@ func TestRevocationCheckWithoutSet(t *testing.T) {
 	check := pki.RevocationCheck(func() *pki.CRLSet { return nil }, pki.RevocationOptions{})
 
 	assert.NoError(t, check(tls.ConnectionState{}))
+}
+
+func TestRevokedDiagnosisNamesCertificate(t *testing.T) {
+	ca := pkitest.NewCA(t)
+	files := crlFiles(t)
+	revoked := ca.Client(t, "revoked")
+	publish(t, ca.CA, files, revoked, pki.CRLOptions{})
+	set, err := pki.LoadCRLs([]string{files.CRL}, ca.Truststore())
+	require.NoError(t, err)
+
+	checkErr := set.Check([][]*x509.Certificate{{revoked.Cert, ca.Cert}}, pki.RevocationOptions{})
+	d := pki.Diagnose(checkErr, pki.RoleServer)
+
+	var revokedErr *pki.RevokedError
+	require.ErrorAs(t, checkErr, &revokedErr)
+	assert.Equal(t, files.CRL, revokedErr.CRL.Path)
+	assert.Equal(t, pki.ReasonRevoked, d.Reason)
+	require.NotNil(t, d.Certificate)
+	assert.Equal(t, pki.RoleClient, d.Certificate.Owner)
+	assert.Equal(t, revoked.Cert.SerialNumber.Text(16), d.Certificate.Serial)
 }
