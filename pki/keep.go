@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -24,8 +25,8 @@ func initFilePaths(opts InitOptions) []string {
 		path(FileServerCert), path(FileServerKey),
 		path(FileClientCert), path(FileClientKey),
 		path(FileServerP12), path(FileClientP12), path(FileTruststore),
-		path(FileGuestCert), path(FileGuestKey), path(FileGuestP12),
 	}
+	paths = append(paths, guestFilePaths(opts)...)
 	if opts.Intermediate {
 		paths = append(paths, path(FileIntermediateCert), path(FileIntermediateKey))
 	}
@@ -33,6 +34,10 @@ func initFilePaths(opts InitOptions) []string {
 		paths = append(paths, path(FileP12Password))
 	}
 	return paths
+}
+
+func guestFilePaths(opts InitOptions) []string {
+	return []string{filepath.Join(opts.Dir, FileGuestCert), filepath.Join(opts.Dir, FileGuestKey), filepath.Join(opts.Dir, FileGuestP12)}
 }
 
 // caKeyDir returns the directory that receives ca.key.
@@ -63,6 +68,14 @@ func keepExisting(opts InitOptions) (*InitResult, error) {
 	if len(present) == 0 {
 		return nil, nil
 	}
+	// A PKI made before Init issued the guest identity has none of its
+	// files. It is still complete; only a partial guest set is not.
+	guest := guestFilePaths(opts)
+	withoutGuest := slices.DeleteFunc(slices.Clone(missing), func(p string) bool { return slices.Contains(guest, p) })
+	hasGuest := len(missing)-len(withoutGuest) < len(guest)
+	if !hasGuest {
+		missing = withoutGuest
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("pki init: %w: missing %s: restore them from a backup, or replace the whole PKI with --force (which makes a new CA)",
 			ErrIncompletePKI, strings.Join(missing, ", "))
@@ -73,28 +86,41 @@ func keepExisting(opts InitOptions) (*InitResult, error) {
 		return nil, err
 	}
 	res := &InitResult{CA: IdentityOf(ca), Files: present, Kept: true}
-	// The leaves of a PKI made with Intermediate are signed by the
-	// intermediate, whether or not this run asks for one.
+	if err := loadKeptLeaves(opts.Dir, ca, hasGuest, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// loadKeptLeaves fills res with the kept intermediate and leaves, and
+// checks that each is signed by its issuer. The leaves of a PKI made with
+// Intermediate are signed by the intermediate, whether or not this run
+// requests one.
+func loadKeptLeaves(dir string, ca *x509.Certificate, hasGuest bool, res *InitResult) error {
 	issuer := ca
-	if _, err := os.Lstat(filepath.Join(opts.Dir, FileIntermediateCert)); err == nil {
-		if issuer, err = loadLeafOf(ca, opts.Dir, FileIntermediateCert); err != nil {
-			return nil, err
+	if _, err := os.Lstat(filepath.Join(dir, FileIntermediateCert)); err == nil {
+		if issuer, err = loadLeafOf(ca, dir, FileIntermediateCert); err != nil {
+			return err
 		}
 		inter := IdentityOf(issuer)
 		res.Intermediate = &inter
 	}
-	leaves := []struct {
+	type keptLeaf struct {
 		name string
 		id   *Identity
-	}{{FileServerCert, &res.Server}, {FileClientCert, &res.Client}, {FileGuestCert, &res.Guest}}
+	}
+	leaves := []keptLeaf{{FileServerCert, &res.Server}, {FileClientCert, &res.Client}}
+	if hasGuest {
+		leaves = append(leaves, keptLeaf{FileGuestCert, &res.Guest})
+	}
 	for _, leaf := range leaves {
-		cert, err := loadLeafOf(issuer, opts.Dir, leaf.name)
+		cert, err := loadLeafOf(issuer, dir, leaf.name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		*leaf.id = IdentityOf(cert)
 	}
-	return res, nil
+	return nil
 }
 
 func loadFirstCertificate(dir, name string) (*x509.Certificate, error) {
