@@ -42,6 +42,10 @@ tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/
 build: ## Build bin/mtls.
 	go build -o bin/mtls ./cmd/mtls
 
+.PHONY: demo
+demo: build ## Show mutual TLS end to end: a PKI, a server, one accepted and two rejected clients.
+	MTLS_BIN=bin/mtls scripts/demo.sh
+
 .PHONY: generate
 generate: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## Regenerate Go code from proto/ with buf.
 	buf generate

@@ -71,7 +71,7 @@ var catalogue = []*Kind{
 			return sc
 		}},
 	{Name: "server-does-not-trust-client-ca", Category: "trust", Title: "The server does not trust the client's CA",
-		Cause: "The server's truststore holds a CA other than the one that signed the client's certificate. The server lists its CAs in the handshake, and a Go client sends its certificate only if one of them issued it, so here the client sends none and the server reports a missing certificate. With TLS 1.3 the client learns of the rejection only at its first call.",
+		Cause: "The server's truststore holds a CA other than the one that signed the client's certificate. The client still sends its certificate (pki.ClientTLSConfig always does), the server fails to verify it and sends an unknown-CA alert. With TLS 1.3 the client learns of the rejection only at its first call. A plain crypto/tls client such as grpcurl sends no certificate at all here, because none matches the CAs the server lists, so the server reports a missing certificate instead.",
 		build: func(b *builder) *Scenario {
 			sc := b.healthy()
 			sc.Server.CA = b.writeCerts("other-ca.crt", caCert(b.newCA("other CA", pki.KeyECDSAP256)))
@@ -230,7 +230,7 @@ var catalogue = []*Kind{
 			return sc
 		}},
 	{Name: "client-omits-intermediate", Category: "chains", Title: "The client does not send its intermediate CA certificate",
-		Cause: "The client's certificate is signed by an intermediate CA, the server trusts only the root, and the client's certificate file lacks the intermediate. A Go client then finds no certificate issued by a CA the server accepts and sends none.",
+		Cause: "The client's certificate is signed by an intermediate CA, the server trusts only the root, and the client's certificate file lacks the intermediate. The server cannot build a chain from the leaf to its root and rejects the certificate as issued by an unknown CA.",
 		build: func(b *builder) *Scenario {
 			sc := b.healthy()
 			root, inter := b.chain()

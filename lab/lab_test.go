@@ -63,8 +63,8 @@ var rows = []row{
 		client: &seen{err: []string{handshakeFailed, "x509: certificate signed by unknown authority"}, reason: pki.ReasonUnknownAuthority, side: pki.RoleClient, words: []string{"does not chain to a CA in our truststore", "intermediate", "We trust: CN=other CA"}},
 		server: serverSawRejection},
 	{kind: "server-does-not-trust-client-ca",
-		client: &seen{err: []string{lateRejection, "remote error: tls: certificate required"}, reason: pki.ReasonNoClientCertificate, side: pki.RoleServer, words: []string{"ours was not sent", "does not accept our issuer", "lab CA"}, cert: "CN=client"},
-		server: &seen{err: []string{"tls: client didn't provide a certificate"}, reason: pki.ReasonNoClientCertificate, side: pki.RoleServer, words: []string{"sent no certificate", "not issued by a CA in this server's truststore"}}},
+		client: &seen{err: []string{lateRejection, "remote error: tls: unknown certificate authority"}, reason: pki.ReasonPeerRejectedAuthority, side: pki.RoleServer, words: []string{"does not trust the CA that signed our certificate"}},
+		server: &seen{err: []string{"x509: certificate signed by unknown authority"}, reason: pki.ReasonUnknownAuthority, side: pki.RoleServer, words: []string{`issued by "CN=lab CA`, "not in our truststore"}}},
 	{kind: "truststore-has-regenerated-ca",
 		client: &seen{err: []string{"x509: certificate signed by unknown authority", "x509: ECDSA verification failure", `candidate authority certificate \"lab CA\"`}, reason: pki.ReasonWrongCA, side: pki.RoleClient, words: []string{`named "lab CA"`, "same name, different key"}},
 		server: serverSawRejection},
@@ -125,8 +125,8 @@ var rows = []row{
 		client: &seen{err: []string{"x509: certificate signed by unknown authority"}, reason: pki.ReasonUnknownAuthority, side: pki.RoleClient, words: []string{"did not send the intermediate CA certificate", "We trust: CN=lab root CA"}},
 		server: serverSawRejection},
 	{kind: "client-omits-intermediate",
-		client: &seen{err: []string{lateRejection, "remote error: tls: certificate required"}, reason: pki.ReasonNoClientCertificate, side: pki.RoleServer, words: []string{"ours was not sent", "lab intermediate CA"}},
-		server: &seen{err: []string{"tls: client didn't provide a certificate"}, reason: pki.ReasonNoClientCertificate, side: pki.RoleServer, words: []string{"intermediate"}}},
+		client: &seen{err: []string{lateRejection, "remote error: tls: unknown certificate authority"}, reason: pki.ReasonPeerRejectedAuthority, side: pki.RoleServer, words: []string{"does not trust the CA that signed our certificate"}},
+		server: &seen{err: []string{"x509: certificate signed by unknown authority"}, reason: pki.ReasonUnknownAuthority, side: pki.RoleServer, words: []string{"sent only its own certificate", "intermediate CA, the client must send it along"}}},
 
 	// Keys.
 	{kind: "key-does-not-match-cert", loadSide: pki.RoleServer,

@@ -38,7 +38,7 @@ func (c *cause) loading() (Diagnosis, bool) {
 		return Diagnosis{Reason: ReasonUnsupportedKey, Side: local,
 			Summary: "Our private key is of a type Go cannot use for TLS.",
 			Fix:     "issue a new certificate with an ECDSA P-256, Ed25519 or RSA (2048 bits or more) key."}, true
-	case c.has("expected exactly 1 items in the authenticated safe", "not marked as trusted", "no trusted certificate entries"):
+	case c.has("expected exactly 1 items in the authenticated safe", "not marked as trusted", "no trusted certificate entries", "not trusted certificate entries"):
 		return Diagnosis{Reason: ReasonNoTrustedEntries, Side: local,
 			Summary: "The PKCS#12 file given as our truststore has no trusted certificate entries: it is probably a keystore (a key with its certificates), or was made by a tool that does not mark entries as trusted.",
 			Fix:     "give the truststore file instead (truststore.p12 from 'mtls pki init'), or build one with 'keytool -importcert -storetype PKCS12', or use the CA's PEM file with --ca."}, true

@@ -39,8 +39,10 @@ type File struct {
 
 // WriteFiles writes every file atomically. Unless force is set it first
 // checks that none of them exists and, if one does, writes nothing and
-// returns an error wrapping ErrFileExists that names it. If a write fails,
-// the files already written by this call are removed again.
+// returns an error wrapping ErrFileExists that names it. Every file is
+// first written in full to a temporary file next to its target. The
+// targets are replaced only when all of them are ready, so a failed write
+// (a full disk, a missing directory) leaves the old files as they were.
 func WriteFiles(files []File, force bool) error {
 	if !force {
 		var existing []string
@@ -53,15 +55,40 @@ func WriteFiles(files []File, force bool) error {
 			return fmt.Errorf("%w: %s (use --force to overwrite, or choose another directory)", ErrFileExists, strings.Join(existing, ", "))
 		}
 	}
-	var written []string
+
+	staged := make([]string, 0, len(files))
+	removeStaged := func(from int) {
+		for _, tmp := range staged[from:] {
+			_ = os.Remove(tmp)
+		}
+	}
 	for _, f := range files {
-		if err := WriteFileAtomic(f.Path, f.Data, f.Mode); err != nil {
-			for _, p := range written {
-				_ = os.Remove(p)
-			}
+		tmp, err := writeTemp(f.Path, f.Data, f.Mode)
+		if err != nil {
+			removeStaged(0)
 			return err
 		}
-		written = append(written, f.Path)
+		staged = append(staged, tmp)
+	}
+
+	dirs := map[string]bool{}
+	for i, f := range files {
+		if err := os.Rename(staged[i], f.Path); err != nil {
+			removeStaged(i)
+			if !force {
+				// The files renamed so far did not exist before this
+				// call, so removing them restores the previous state.
+				// NOTE: with force, files already replaced stay replaced.
+				for _, done := range files[:i] {
+					_ = os.Remove(done.Path)
+				}
+			}
+			return fmt.Errorf("write %s: rename temporary file: %w", f.Path, err)
+		}
+		dirs[filepath.Dir(f.Path)] = true
+	}
+	for dir := range dirs {
+		syncDir(dir)
 	}
 	return nil
 }
@@ -69,11 +96,26 @@ func WriteFiles(files []File, force bool) error {
 // WriteFileAtomic writes data to path through a temporary file in the same
 // directory, synced and then renamed over path, so that readers see either
 // the old content or the new one and never a partial file.
-func WriteFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := writeTemp(path, data, mode)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: rename temporary file: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// writeTemp writes data with mode to a new, synced temporary file in the
+// directory of path and returns the temporary file's name. On error it
+// leaves no temporary file behind.
+func writeTemp(path string, data []byte, mode fs.FileMode) (name string, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -84,31 +126,29 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
 	// CreateTemp makes the file 0600; set the final mode before any data
 	// is written so a key is never readable by others, even briefly.
 	if err = tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: set mode %v: %w", path, mode, err)
+		return "", fmt.Errorf("write %s: set mode %v: %w", path, mode, err)
 	}
 	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+		return "", fmt.Errorf("write %s: sync: %w", path, err)
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: rename temporary file: %w", path, err)
-	}
-	return syncDir(dir)
+	return tmp.Name(), nil
 }
 
-func syncDir(dir string) error {
+// syncDir makes a rename in dir durable. It is best effort because some
+// file systems cannot open or sync a directory.
+func syncDir(dir string) {
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil // best effort: some file systems cannot open directories
+		return
 	}
 	defer d.Close()
 	_ = d.Sync()
-	return nil
 }
 
 // ReadFile reads a file of at most MaxFileSize bytes. Its errors name the

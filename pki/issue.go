@@ -45,7 +45,8 @@ type CA struct {
 }
 
 // CAOptions configures NewCA. The zero value makes an ECDSA P-256 root CA
-// named "grpc-mtls CA" valid for DefaultCAValidity.
+// named "grpc-mtls CA" plus 8 hex digits of its key identifier, valid for
+// DefaultCAValidity.
 type CAOptions struct {
 	CommonName   string
 	Organization string
@@ -93,7 +94,12 @@ func newCA(opts CAOptions, parent *CA) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := pkix.Name{CommonName: valueOr(opts.CommonName, "grpc-mtls CA"), Organization: []string{valueOr(opts.Organization, "grpc-mtls")}}
+	// The default name ends in the first bytes of the key identifier, so
+	// that two CAs made by separate runs never share a subject. Verifiers
+	// pick issuer candidates by subject, and EncodeTruststore names the
+	// truststore entry after the common name.
+	defaultName := fmt.Sprintf("grpc-mtls CA %x", skid[:4])
+	name := pkix.Name{CommonName: valueOr(opts.CommonName, defaultName), Organization: []string{valueOr(opts.Organization, "grpc-mtls")}}
 	notBefore, notAfter := validity(opts.Now, opts.Backdate, opts.Validity, DefaultCAValidity)
 
 	tmpl := &x509.Certificate{

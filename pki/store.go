@@ -146,6 +146,9 @@ func loadPKCS12Keystore(src KeystoreSource) (*Keystore, error) {
 	}
 	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
 	if err != nil {
+		if _, terr := pkcs12.DecodeTrustStore(data, string(password)); terr == nil {
+			return nil, fmt.Errorf("load keystore %s: it has no private key, only trusted certificates (is it a truststore?): give the keystore, such as server.p12 or client.p12", src.PKCS12File)
+		}
 		return nil, p12Error("keystore", src.PKCS12File, err)
 	}
 	signer, err := asSigner(key)
@@ -211,6 +214,9 @@ func LoadTruststore(src TruststoreSource) (*Truststore, error) {
 			return nil, err
 		}
 		if certs, err = pkcs12.DecodeTrustStore(data, string(password)); err != nil {
+			if _, _, _, kerr := pkcs12.DecodeChain(data, string(password)); kerr == nil {
+				return nil, fmt.Errorf("load truststore %s: it has a private key entry, not trusted certificate entries (is it a keystore?): give the truststore, such as truststore.p12", src.File)
+			}
 			return nil, p12Error("truststore", src.File, err)
 		}
 		if len(certs) == 0 {

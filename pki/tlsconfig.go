@@ -74,7 +74,15 @@ func ClientTLSConfig(ks *Keystore, ts *Truststore, serverName string, opts TLSOp
 		MinVersion: opts.minVersion(),
 	}
 	if ks != nil {
-		cfg.Certificates = []tls.Certificate{ks.TLSCertificate()}
+		cert := ks.TLSCertificate()
+		cfg.Certificates = []tls.Certificate{cert}
+		// Present the certificate even when the server's list of
+		// acceptable CAs does not name its issuer. With Certificates alone,
+		// crypto/tls would then send no certificate, and the server would
+		// report a missing certificate instead of the CA it does not trust.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &cert, nil
+		}
 	}
 	if !opts.DisableSessionResumption {
 		// Resumed TLS 1.3 sessions skip the certificate signatures, and

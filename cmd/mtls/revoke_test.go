@@ -101,7 +101,7 @@ func TestPKIRevokeErrors(t *testing.T) {
 		{"both serial and cert", []string{"--ca-dir", dir, "--serial", "1a", "--cert", guest}, "give exactly one of --serial and --cert"},
 		{"bad serial", []string{"--ca-dir", dir, "--serial", "xyz"}, `--serial "xyz": not a positive hexadecimal number`},
 		{"bad reason", []string{"--ca-dir", dir, "--serial", "1a", "--reason", "oops"}, `--reason: unknown revocation reason "oops"`},
-		{"foreign certificate", []string{"--ca-dir", dir, "--cert", foreignCert}, `was not issued by CA "CN=grpc-mtls CA,O=grpc-mtls"`},
+		{"foreign certificate", []string{"--ca-dir", dir, "--cert", foreignCert}, `was not issued by CA "CN=grpc-mtls CA `},
 		{"no CA", []string{"--serial", "1a"}, "no issuing CA: give --ca-dir"},
 	}
 	for _, tt := range tests {

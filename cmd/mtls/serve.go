@@ -76,6 +76,9 @@ func runServe(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer stopWatching()
+	// A reloading config hands out per-connection configs, so its own
+	// ClientAuth is not the one in force; log the one built from the flags.
+	clientAuth := cfg.ClientAuth.String()
 	serverCert := func() *x509.Certificate { return ks.Leaf }
 	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: access.tlsOptions(pki.TLSOptions{AllowTLS12: m.tls12}), VerifyConnection: cfg.VerifyConnection}, log)
 	defer stopReload()
@@ -86,6 +89,11 @@ func runServe(args []string, _, stderr io.Writer) error {
 	opts.ServerCertificate = serverCert
 	srv := server.New(cfg, opts)
 
+	// Catch SIGINT and SIGTERM before listening, so that a supervisor that
+	// signals as soon as the server logs its address still gets a graceful
+	// stop rather than the default action, which kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen on --listen %s: %w", *listen, err)
@@ -93,9 +101,9 @@ func runServe(args []string, _, stderr io.Writer) error {
 	id := pki.IdentityOf(ks.Leaf)
 	log.Info("server listening", "addr", lis.Addr().String(), "subject", id.Subject, "serial", id.Serial,
 		"not_after", id.NotAfter.Format(time.RFC3339), "sans", strings.Join(id.SANs(), ","),
-		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", cfg.ClientAuth.String())
+		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", clientAuth)
 
-	return serveUntilSignal(srv, lis, *shutdownTimeout, log)
+	return serveUntilSignal(ctx, srv, lis, *shutdownTimeout, log)
 }
 
 func minTLS(tls12 bool) string {
@@ -105,11 +113,10 @@ func minTLS(tls12 bool) string {
 	return "1.3"
 }
 
-// serveUntilSignal serves until SIGINT or SIGTERM, then stops gracefully:
-// new calls are refused at once and running ones get the timeout to end.
-func serveUntilSignal(srv *grpc.Server, lis net.Listener, timeout time.Duration, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// serveUntilSignal serves until ctx ends (on SIGINT or SIGTERM), then
+// stops gracefully: new calls are refused at once and running ones get the
+// timeout to end.
+func serveUntilSignal(ctx context.Context, srv *grpc.Server, lis net.Listener, timeout time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 

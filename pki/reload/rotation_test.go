@@ -134,9 +134,7 @@ func TestRotationCAWithOverlap(t *testing.T) {
 	requireNoFailures(t, load, srv, "CA rotation with overlap")
 
 	// The old CA is really gone: a client with an old-CA certificate is
-	// rejected by the server. crypto/tls on the client sends no
-	// certificate at all once the server no longer lists its issuer among
-	// the acceptable CAs, so the server receives none.
+	// rejected by the server as signed by an unknown authority.
 	oldCfg, err := pki.ClientTLSConfig(pkitest.Keystore(oldCA.Client(t, "stale")), &pki.Truststore{Certs: newCA.Truststore().Certs}, "localhost", pki.TLSOptions{})
 	require.NoError(t, err)
 	stale, err := client.Dial(srv.addr, oldCfg)
@@ -146,10 +144,10 @@ func TestRotationCAWithOverlap(t *testing.T) {
 	defer cancel()
 	_, err = stale.WhoAmI(ctx)
 	require.Error(t, err)
-	assert.Equal(t, pki.ReasonNoClientCertificate, pki.Diagnose(err, pki.RoleClient).Reason)
+	assert.Equal(t, pki.ReasonPeerRejectedAuthority, pki.Diagnose(err, pki.RoleClient).Reason)
 	failures := srv.waitHandshakeFailures(t, 1)
 	require.Len(t, failures, 1)
-	assert.Equal(t, pki.ReasonNoClientCertificate, failures[0].Diagnosis.Reason)
+	assert.Equal(t, pki.ReasonUnknownAuthority, failures[0].Diagnosis.Reason)
 }
 
 func TestClientMaxConnectionAge(t *testing.T) {
