@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/grpc-mtls/grpc-mtls/internal/tooltest"
 	"github.com/grpc-mtls/grpc-mtls/pki"
 	"github.com/grpc-mtls/grpc-mtls/pki/faults"
 	"github.com/grpc-mtls/grpc-mtls/pki/pkitest"
@@ -247,7 +248,9 @@ func TestPublishedCRLVerifiesWithOpenSSL(t *testing.T) {
 	chain := filepath.Join(t.TempDir(), "chain.pem")
 	require.NoError(t, os.WriteFile(chain, pki.EncodeCertificatesPEM(inter.Cert, root.Cert), 0o644))
 
-	out, err := exec.Command("openssl", "crl", "-in", files.CRL, "-CAfile", chain, "-noout").CombinedOutput()
+	openssl := tooltest.Require(t, "openssl")
+
+	out, err := exec.Command(openssl, "crl", "-in", files.CRL, "-CAfile", chain, "-noout").CombinedOutput()
 
 	require.NoError(t, err, "openssl crl: %s", out)
 	assert.Contains(t, string(out), "verify OK")
