@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// DefaultIntermediateName is the common name NewIntermediate gives an
-// intermediate CA when CAOptions.CommonName is empty.
+// DefaultIntermediateName starts the common name NewIntermediate gives an
+// intermediate CA when CAOptions.CommonName is empty. Like a root's
+// default name, it ends in the first bytes of the key identifier.
 const DefaultIntermediateName = "grpc-mtls intermediate CA"
 
 // NewIntermediate creates an intermediate CA signed by ca. The usual
@@ -18,12 +19,9 @@ const DefaultIntermediateName = "grpc-mtls intermediate CA"
 // intermediate, not every truststore. The intermediate's validity ends no
 // later than ca's, so that the chain never outlives its root.
 func (ca *CA) NewIntermediate(opts CAOptions) (*CA, error) {
-	if opts.CommonName == "" {
-		opts.CommonName = DefaultIntermediateName
-	}
 	inter, err := newCA(opts, ca)
 	if err != nil {
-		return nil, fmt.Errorf("create intermediate CA %q: %w", opts.CommonName, err)
+		return nil, fmt.Errorf("create intermediate CA %q: %w", valueOr(opts.CommonName, DefaultIntermediateName), err)
 	}
 	return inter, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,18 +73,18 @@ func TestInitIntermediateEncryptsRootKeyOnly(t *testing.T) {
 
 	assert.ErrorIs(t, rootErr, pki.ErrPassphraseRequired)
 	require.NoError(t, interErr, "issuing from the intermediate needs no passphrase")
-	assert.Equal(t, pki.DefaultIntermediateName, inter.Cert.Subject.CommonName)
+	assert.True(t, strings.HasPrefix(inter.Cert.Subject.CommonName, pki.DefaultIntermediateName+" "), inter.Cert.Subject.CommonName)
 }
 
 func TestInitIntermediateKeystoresCarryChain(t *testing.T) {
-	dir, _ := initIntermediatePKI(t, nil)
+	dir, res := initIntermediatePKI(t, nil)
 	password := writePassword(t, "changeit")
 
 	for _, name := range []string{pki.FileServerP12, pki.FileClientP12, pki.FileGuestP12} {
 		ks, err := pki.LoadKeystore(pki.KeystoreSource{PKCS12File: filepath.Join(dir, name), PasswordFile: password})
 		require.NoError(t, err, name)
 		require.Len(t, ks.Intermediates, 1, name)
-		assert.Equal(t, pki.DefaultIntermediateName, ks.Intermediates[0].Subject.CommonName, name)
+		assert.Equal(t, res.Intermediate.CommonName, ks.Intermediates[0].Subject.CommonName, name)
 	}
 }
 
@@ -155,11 +156,11 @@ func TestIntermediateChainEndToEnd(t *testing.T) {
 
 	require.NoError(t, err)
 	assert.Equal(t, []string{"spiffe://grpc-mtls.local/client"}, res.Response.GetClient().GetUris())
-	assert.Equal(t, "CN="+pki.DefaultIntermediateName+",O=grpc-mtls", res.Response.GetClient().GetIssuer())
-	assert.Equal(t, "CN="+pki.DefaultIntermediateName+",O=grpc-mtls", res.Server.Identity.Issuer)
+	assert.Equal(t, initRes.Intermediate.Subject, res.Response.GetClient().GetIssuer())
+	assert.Equal(t, initRes.Intermediate.Subject, res.Server.Identity.Issuer)
 	chain := seen.last()
 	require.Len(t, chain, 3, "the server verified leaf, intermediate and root")
-	assert.Equal(t, pki.DefaultIntermediateName, chain[1].CommonName)
+	assert.Equal(t, initRes.Intermediate.CommonName, chain[1].CommonName)
 	assert.Equal(t, initRes.CA.CommonName, chain[2].CommonName)
 }
 

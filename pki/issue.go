@@ -99,6 +99,9 @@ func newCA(opts CAOptions, parent *CA) (*CA, error) {
 	// pick issuer candidates by subject, and EncodeTruststore names the
 	// truststore entry after the common name.
 	defaultName := fmt.Sprintf("grpc-mtls CA %x", skid[:4])
+	if parent != nil {
+		defaultName = fmt.Sprintf("%s %x", DefaultIntermediateName, skid[:4])
+	}
 	name := pkix.Name{CommonName: valueOr(opts.CommonName, defaultName), Organization: []string{valueOr(opts.Organization, "grpc-mtls")}}
 	notBefore, notAfter := validity(opts.Now, opts.Backdate, opts.Validity, DefaultCAValidity)
 
