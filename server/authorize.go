@@ -50,7 +50,7 @@ type Denial struct {
 // tls.VerifyClientCertIfGiven (pki.TLSOptions.AllowMissingClientCert),
 // since RequireAndVerifyClientCert rejects such clients in the handshake.
 //
-// An Authorizer sees anonymous callers too. A policy from package
+// An Authorizer receives anonymous callers too. A policy from package
 // server/authz denies them unless a rule names "anonymous".
 type Migration struct {
 	// OnAnonymousConnection is called for each accepted connection whose

@@ -21,8 +21,8 @@
 //
 // Methods are written as "/package.Service/Method", "/package.Service/*"
 // or "*" for every method. In both, "*" matches any run of characters
-// within one segment (a DNS label, or a path segment of a URI or method)
-// and "**" matches across segments; in a common name "*" matches anything.
+// within one segment (a DNS label, or a path segment of a URI or method),
+// and "**" matches across segments. In a common name "*" matches anything.
 //
 // A policy comes from flags (ParseFlagRule: "PRINCIPAL,...=METHOD,...")
 // or from a YAML file (LoadFile, WatchFile), and is compiled once, so a

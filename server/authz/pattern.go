@@ -56,7 +56,7 @@ func (p pattern) match(s string) bool {
 	return p.re.MatchString(s)
 }
 
-// principalKind is what part of the client certificate a selector reads.
+// principalKind is the part of the client certificate a selector reads.
 type principalKind int
 
 const (
