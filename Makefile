@@ -46,7 +46,7 @@ build: ## Build bin/mtls.
 	go build -o bin/mtls ./cmd/mtls
 
 .PHONY: demo
-demo: build ## Show mutual TLS end to end: a PKI, a server, one accepted and two rejected clients.
+demo: build ## Show mutual TLS end to end: a PKI, a server, one accepted and three rejected clients.
 	MTLS_BIN=bin/mtls scripts/demo.sh
 
 .PHONY: generate

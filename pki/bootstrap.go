@@ -26,6 +26,16 @@ const (
 	FileTruststore   = "truststore.p12"
 	FileP12Password  = "p12.password"
 	DefaultTrustZone = "grpc-mtls.local"
+
+	// Written with InitOptions.Intermediate only.
+	FileIntermediateCert = "intermediate.crt"
+	FileIntermediateKey  = "intermediate.key"
+
+	// The second client identity, which a demo policy leaves out.
+	FileGuestCert    = "guest.crt"
+	FileGuestKey     = "guest.key"
+	FileGuestP12     = "guest.p12"
+	DefaultGuestName = "guest"
 )
 
 // InitOptions configures Init. Zero values select the defaults noted on
@@ -37,7 +47,7 @@ type InitOptions struct {
 	// be given to servers and clients without the key that signs
 	// certificates. It is created with mode 0700 if missing.
 	CAKeyDir string
-	// KeyType applies to the CA and both leaves; default DefaultKeyType.
+	// KeyType applies to the CAs and every leaf; default DefaultKeyType.
 	KeyType      KeyType
 	CAValidity   time.Duration // default DefaultCAValidity
 	LeafValidity time.Duration // default DefaultLeafValidity
@@ -49,13 +59,23 @@ type InitOptions struct {
 	// ClientName is the client's common name and the last path segment of
 	// its SPIFFE ID; default "client".
 	ClientName string
+	// GuestName is the common name and SPIFFE ID path of a second client
+	// identity; default DefaultGuestName. Demos use it to show a verified
+	// client that an authorization policy denies.
+	GuestName string
 	// TrustDomain is the SPIFFE trust domain; default DefaultTrustZone.
 	TrustDomain string
+	// Intermediate makes a root CA with path length 1 and an
+	// intermediate CA with path length 0 that signs the leaves. The
+	// truststores still hold only the root, and each keystore carries the
+	// intermediate so that its holder sends the whole chain.
+	Intermediate bool
 
 	// P12Password protects the PKCS#12 files. When nil, Init generates a
 	// random password and writes it to p12.password.
 	P12Password []byte
-	// CAPassphrase, when set, encrypts ca.key as PKCS#8 with AES-256.
+	// CAPassphrase, when set, encrypts ca.key as PKCS#8 with AES-256. The
+	// intermediate's key is not encrypted, since it issues day to day.
 	CAPassphrase []byte
 	// Force allows overwriting existing files.
 	Force bool
@@ -70,9 +90,12 @@ type InitOptions struct {
 
 // InitResult lists what Init created.
 type InitResult struct {
-	CA     Identity
-	Server Identity
-	Client Identity
+	CA Identity
+	// Intermediate is set when InitOptions.Intermediate was.
+	Intermediate *Identity
+	Server       Identity
+	Client       Identity
+	Guest        Identity
 	// Files are the paths written, in order.
 	Files []string
 	// PasswordGenerated is true when Init made the PKCS#12 password and
@@ -83,10 +106,19 @@ type InitResult struct {
 	Kept bool
 }
 
-// Init creates a CA, a server and a client certificate, and writes them as
-// PEM files and PKCS#12 keystores and truststore into opts.Dir. It writes
-// nothing if any target file exists, unless opts.Force is set, and keeps a
-// complete existing set if opts.KeepExisting is set.
+// initPKI holds the CAs and leaves that Init creates before writing them.
+type initPKI struct {
+	root *CA
+	// issuer signs the leaves: the root, or the intermediate.
+	issuer                *CA
+	server, client, guest *Leaf
+}
+
+// Init creates a CA, a server certificate and two client certificates
+// (the client and a guest), and writes them as PEM files and PKCS#12
+// keystores and truststore into opts.Dir. It writes nothing if any target
+// file exists, unless opts.Force is set, and keeps a complete existing
+// set if opts.KeepExisting is set.
 func Init(opts InitOptions) (*InitResult, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("pki init: no directory given")
@@ -107,20 +139,11 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if _, err := ParseKeyType(string(kt)); err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
-	serverReq, clientReq, err := initRequests(opts, kt)
+	reqs, err := initRequests(opts, kt)
 	if err != nil {
 		return nil, err
 	}
-
-	ca, err := NewCA(CAOptions{KeyType: kt, Validity: opts.CAValidity, Now: opts.Now})
-	if err != nil {
-		return nil, fmt.Errorf("pki init: %w", err)
-	}
-	server, err := ca.Issue(serverReq)
-	if err != nil {
-		return nil, fmt.Errorf("pki init: %w", err)
-	}
-	client, err := ca.Issue(clientReq)
+	p, err := createPKI(opts, kt, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
@@ -132,7 +155,7 @@ func Init(opts InitOptions) (*InitResult, error) {
 			return nil, fmt.Errorf("pki init: %w", err)
 		}
 	}
-	files, err := initFiles(opts, ca, server, client, password, generated)
+	files, err := initFiles(opts, p, password, generated)
 	if err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
@@ -145,14 +168,52 @@ func Init(opts InitOptions) (*InitResult, error) {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
 
-	res := &InitResult{CA: IdentityOf(ca.Cert), Server: IdentityOf(server.Cert), Client: IdentityOf(client.Cert), PasswordGenerated: generated}
+	res := &InitResult{CA: IdentityOf(p.root.Cert), Server: IdentityOf(p.server.Cert), Client: IdentityOf(p.client.Cert),
+		Guest: IdentityOf(p.guest.Cert), PasswordGenerated: generated}
+	if p.issuer != p.root {
+		inter := IdentityOf(p.issuer.Cert)
+		res.Intermediate = &inter
+	}
 	for _, f := range files {
 		res.Files = append(res.Files, f.Path)
 	}
 	return res, nil
 }
 
-func initRequests(opts InitOptions, kt KeyType) (LeafRequest, LeafRequest, error) {
+// leafRequests are the leaves Init issues.
+type leafRequests struct {
+	server, client, guest LeafRequest
+}
+
+func createPKI(opts InitOptions, kt KeyType, reqs leafRequests) (*initPKI, error) {
+	rootOpts := CAOptions{KeyType: kt, Validity: opts.CAValidity, Now: opts.Now}
+	if opts.Intermediate {
+		// Room for exactly one intermediate below the root.
+		rootOpts.MaxPathLen = 1
+	}
+	root, err := NewCA(rootOpts)
+	if err != nil {
+		return nil, err
+	}
+	p := &initPKI{root: root, issuer: root}
+	if opts.Intermediate {
+		if p.issuer, err = root.NewIntermediate(CAOptions{KeyType: kt, Validity: opts.CAValidity, Now: opts.Now}); err != nil {
+			return nil, err
+		}
+	}
+	if p.server, err = p.issuer.Issue(reqs.server); err != nil {
+		return nil, err
+	}
+	if p.client, err = p.issuer.Issue(reqs.client); err != nil {
+		return nil, err
+	}
+	if p.guest, err = p.issuer.Issue(reqs.guest); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func initRequests(opts InitOptions, kt KeyType) (leafRequests, error) {
 	dns := opts.ServerDNS
 	ips := opts.ServerIPs
 	if dns == nil && ips == nil {
@@ -160,10 +221,18 @@ func initRequests(opts InitOptions, kt KeyType) (LeafRequest, LeafRequest, error
 		ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	}
 	clientName := valueOr(opts.ClientName, "client")
+	guestName := valueOr(opts.GuestName, DefaultGuestName)
+	if guestName == clientName {
+		return leafRequests{}, fmt.Errorf("pki init: the client and the guest are both named %q: give them different names", clientName)
+	}
 	trustDomain := valueOr(opts.TrustDomain, DefaultTrustZone)
 	id, err := SPIFFEID(trustDomain, clientName)
 	if err != nil {
-		return LeafRequest{}, LeafRequest{}, fmt.Errorf("pki init: %w", err)
+		return leafRequests{}, fmt.Errorf("pki init: %w", err)
+	}
+	guestID, err := SPIFFEID(trustDomain, guestName)
+	if err != nil {
+		return leafRequests{}, fmt.Errorf("pki init: %w", err)
 	}
 	serverCN := "server"
 	if len(dns) > 0 {
@@ -171,7 +240,8 @@ func initRequests(opts InitOptions, kt KeyType) (LeafRequest, LeafRequest, error
 	}
 	server := LeafRequest{Role: RoleServer, CommonName: serverCN, DNSNames: dns, IPs: ips, KeyType: kt, Validity: opts.LeafValidity, Now: opts.Now}
 	client := LeafRequest{Role: RoleClient, CommonName: clientName, URIs: []*url.URL{id}, KeyType: kt, Validity: opts.LeafValidity, Now: opts.Now}
-	return server, client, nil
+	guest := LeafRequest{Role: RoleClient, CommonName: guestName, URIs: []*url.URL{guestID}, KeyType: kt, Validity: opts.LeafValidity, Now: opts.Now}
+	return leafRequests{server: server, client: client, guest: guest}, nil
 }
 
 // SPIFFEID builds spiffe://trustDomain/path and checks both parts against
@@ -189,50 +259,86 @@ func SPIFFEID(trustDomain, path string) (*url.URL, error) {
 	return url.Parse(u.String())
 }
 
-func initFiles(opts InitOptions, ca *CA, server, client *Leaf, password []byte, writePassword bool) ([]File, error) {
+func initFiles(opts InitOptions, p *initPKI, password []byte, writePassword bool) ([]File, error) {
 	path := func(name string) string { return filepath.Join(opts.Dir, name) }
-	caKey, err := encodeKey(ca.Key, opts.CAPassphrase)
+	caKey, err := encodeKey(p.root.Key, opts.CAPassphrase)
 	if err != nil {
 		return nil, err
 	}
-	serverKey, err := MarshalPrivateKeyPEM(server.Key)
+	server, err := encodeLeaf(p.server, password)
 	if err != nil {
 		return nil, err
 	}
-	clientKey, err := MarshalPrivateKeyPEM(client.Key)
+	client, err := encodeLeaf(p.client, password)
 	if err != nil {
 		return nil, err
 	}
-	serverP12, err := EncodeKeystore(&Keystore{Leaf: server.Cert, Key: server.Key}, []*x509.Certificate{ca.Cert}, password, P12Modern)
+	guest, err := encodeLeaf(p.guest, password)
 	if err != nil {
 		return nil, err
 	}
-	clientP12, err := EncodeKeystore(&Keystore{Leaf: client.Cert, Key: client.Key}, []*x509.Certificate{ca.Cert}, password, P12Modern)
-	if err != nil {
-		return nil, err
-	}
-	trustP12, err := EncodeTruststore([]*x509.Certificate{ca.Cert}, password, P12Modern)
+	// The truststore holds only the root: intermediates reach the peer
+	// in each side's chain, and trusting one directly would keep it
+	// trusted even after the root stops vouching for it.
+	trustP12, err := EncodeTruststore([]*x509.Certificate{p.root.Cert}, password, P12Modern)
 	if err != nil {
 		return nil, err
 	}
 
 	files := []File{
-		{path(FileCACert), EncodeCertificatesPEM(ca.Cert), ModePublic},
+		{path(FileCACert), EncodeCertificatesPEM(p.root.Cert), ModePublic},
 		{filepath.Join(caKeyDir(opts), FileCAKey), caKey, ModePrivate},
-		{path(FileServerCert), EncodeCertificatesPEM(server.Cert), ModePublic},
-		{path(FileServerKey), serverKey, ModePrivate},
-		{path(FileClientCert), EncodeCertificatesPEM(client.Cert), ModePublic},
-		{path(FileClientKey), clientKey, ModePrivate},
-		{path(FileServerP12), serverP12, ModePrivate},
-		{path(FileClientP12), clientP12, ModePrivate},
+		{path(FileServerCert), server.certPEM, ModePublic},
+		{path(FileServerKey), server.keyPEM, ModePrivate},
+		{path(FileClientCert), client.certPEM, ModePublic},
+		{path(FileClientKey), client.keyPEM, ModePrivate},
+		{path(FileServerP12), server.p12, ModePrivate},
+		{path(FileClientP12), client.p12, ModePrivate},
 		// The truststore holds only public certificates, but Java and
 		// OpenSSL still need the password to check its integrity.
 		{path(FileTruststore), trustP12, ModePublic},
 	}
+	if p.issuer != p.root {
+		interKey, err := MarshalPrivateKeyPEM(p.issuer.Key)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files,
+			File{path(FileIntermediateCert), EncodeCertificatesPEM(p.issuer.Cert), ModePublic},
+			File{path(FileIntermediateKey), interKey, ModePrivate})
+	}
+	files = append(files,
+		File{path(FileGuestCert), guest.certPEM, ModePublic},
+		File{path(FileGuestKey), guest.keyPEM, ModePrivate},
+		File{path(FileGuestP12), guest.p12, ModePrivate})
 	if writePassword {
 		files = append(files, File{path(FileP12Password), append(password, '\n'), ModePrivate})
 	}
 	return files, nil
+}
+
+// encodedLeaf is a leaf in the three forms Init writes.
+type encodedLeaf struct {
+	// certPEM holds the leaf followed by its intermediates, the chain
+	// its holder sends.
+	certPEM []byte
+	keyPEM  []byte
+	// p12 holds key, leaf, intermediates and root.
+	p12 []byte
+}
+
+func encodeLeaf(leaf *Leaf, password []byte) (encodedLeaf, error) {
+	ks := leaf.Keystore()
+	keyPEM, err := MarshalPrivateKeyPEM(leaf.Key)
+	if err != nil {
+		return encodedLeaf{}, err
+	}
+	p12, err := EncodeKeystore(ks, leaf.Roots(), password, P12Modern)
+	if err != nil {
+		return encodedLeaf{}, err
+	}
+	certPEM := EncodeCertificatesPEM(append([]*x509.Certificate{ks.Leaf}, ks.Intermediates...)...)
+	return encodedLeaf{certPEM: certPEM, keyPEM: keyPEM, p12: p12}, nil
 }
 
 func encodeKey(key crypto.Signer, passphrase []byte) ([]byte, error) {

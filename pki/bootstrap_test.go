@@ -23,6 +23,7 @@ import (
 // password, sorted.
 var initFileNames = []string{
 	pki.FileCACert, pki.FileCAKey, pki.FileClientCert, pki.FileClientKey, pki.FileClientP12,
+	pki.FileGuestCert, pki.FileGuestKey, pki.FileGuestP12,
 	pki.FileP12Password, pki.FileServerCert, pki.FileServerKey, pki.FileServerP12, pki.FileTruststore,
 }
 
@@ -139,13 +140,16 @@ func TestInitFileModes(t *testing.T) {
 		pki.FileCACert:     0o644,
 		pki.FileServerCert: 0o644,
 		pki.FileClientCert: 0o644,
+		pki.FileGuestCert:  0o644,
 		// The truststore holds only the CA certificate.
 		pki.FileTruststore:  0o644,
 		pki.FileCAKey:       0o600,
 		pki.FileServerKey:   0o600,
 		pki.FileClientKey:   0o600,
+		pki.FileGuestKey:    0o600,
 		pki.FileServerP12:   0o600,
 		pki.FileClientP12:   0o600,
+		pki.FileGuestP12:    0o600,
 		pki.FileP12Password: 0o600,
 	}
 

@@ -46,6 +46,10 @@ const (
 	ReasonWrongPassphrase    Reason = "wrong_passphrase"
 	ReasonNoTrustedEntries   Reason = "truststore_without_trusted_entries"
 	ReasonTruststoreNotCA    Reason = "truststore_holds_non_ca"
+
+	ReasonPermissionDenied Reason = "permission_denied"
+	ReasonRevoked          Reason = "revoked"
+	ReasonCRLStale         Reason = "crl_stale"
 )
 
 // CertificateRef names the certificate a diagnosis is about.

@@ -42,7 +42,7 @@ func (c *cause) alerts() (Diagnosis, bool) {
 	case c.has("remote error: tls: bad certificate", "remote error: tls: unsupported certificate"):
 		d := Diagnosis{Reason: ReasonPeerRejectedCert, Side: string(peer), Certificate: c.ours(),
 			Summary: "The server rejected our certificate.",
-			Fix:     "read the server's log for the reason: usually a missing clientAuth extended key usage, or an identity the server does not allow."}
+			Fix:     "read the server's log for the reason: usually a missing clientAuth extended key usage, an identity the server does not allow, or a revoked certificate."}
 		if local == RoleServer {
 			d.Summary = "The client rejected our certificate."
 			d.Fix = "read the client's error for the reason: usually a CA it does not trust, a name it expected that our certificate lacks, an expired certificate or a missing serverAuth extended key usage."

@@ -56,7 +56,7 @@ func (c *cause) loading() (Diagnosis, bool) {
 
 // handshake explains errors from handshakes and calls.
 func (c *cause) handshake() Diagnosis {
-	for _, rule := range []func() (Diagnosis, bool){c.identity, c.verification, c.names, c.validity, c.clientCertificate, c.alerts, c.protocol, c.transport} {
+	for _, rule := range []func() (Diagnosis, bool){c.access, c.identity, c.verification, c.names, c.validity, c.clientCertificate, c.alerts, c.protocol, c.transport} {
 		if d, ok := rule(); ok {
 			return d
 		}

@@ -8,6 +8,11 @@
 // LoadTruststore) and the TLS settings both sides of an mTLS connection
 // use (ServerTLSConfig, ClientTLSConfig).
 //
+// A root CA can sign an intermediate CA (CA.NewIntermediate) that issues
+// the leaves day to day, and a CA revokes certificates by publishing a CRL
+// (PublishCRL) that servers check at each handshake (LoadCRLs,
+// WatchCRLs, RevocationCheck).
+//
 // A keystore is what a side presents: its own certificate, the chain up to
 // the CA and its private key. A truststore is what a side accepts: the CA
 // certificates that may sign the peer's certificate. The server's

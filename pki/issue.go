@@ -60,12 +60,25 @@ type CAOptions struct {
 	Now func() time.Time
 	// Key, when set, is used instead of generating a new one.
 	Key crypto.Signer
+	// MaxPathLen is the number of intermediate CAs that may follow this
+	// CA in a chain. The default 0 lets it sign leaf certificates only,
+	// and 1 lets it sign intermediate CAs that sign leaves.
+	MaxPathLen int
 }
 
 // NewCA creates a self-signed root CA. Its basic constraints are critical
-// with CA:TRUE and a path length of 0, so it may sign leaf certificates
-// but no intermediate CA.
+// with CA:TRUE and a path length of opts.MaxPathLen, by default 0 so that
+// it may sign leaf certificates but no intermediate CA.
 func NewCA(opts CAOptions) (*CA, error) {
+	return newCA(opts, nil)
+}
+
+// newCA creates a CA certificate signed by parent, or self-signed when
+// parent is nil.
+func newCA(opts CAOptions, parent *CA) (*CA, error) {
+	if opts.MaxPathLen < 0 {
+		return nil, fmt.Errorf("create CA: path length %d is negative", opts.MaxPathLen)
+	}
 	key := opts.Key
 	if key == nil {
 		var err error
@@ -86,6 +99,9 @@ func NewCA(opts CAOptions) (*CA, error) {
 	// pick issuer candidates by subject, and EncodeTruststore names the
 	// truststore entry after the common name.
 	defaultName := fmt.Sprintf("grpc-mtls CA %x", skid[:4])
+	if parent != nil {
+		defaultName = fmt.Sprintf("%s %x", DefaultIntermediateName, skid[:4])
+	}
 	name := pkix.Name{CommonName: valueOr(opts.CommonName, defaultName), Organization: []string{valueOr(opts.Organization, "grpc-mtls")}}
 	notBefore, notAfter := validity(opts.Now, opts.Backdate, opts.Validity, DefaultCAValidity)
 
@@ -100,13 +116,22 @@ func NewCA(opts CAOptions) (*CA, error) {
 		// A CA signs certificates and revocation lists, nothing else.
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 
-		// Path length 0: this CA can sign leaves but not another CA.
+		// The path length bounds how many intermediate CAs may sit below
+		// this one: with 0 it can sign leaves but not another CA.
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
+		MaxPathLen:            opts.MaxPathLen,
+		MaxPathLenZero:        opts.MaxPathLen == 0,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	issuerCert, issuerKey := tmpl, key
+	if parent != nil {
+		if err := parent.checkCanSignCA(tmpl); err != nil {
+			return nil, err
+		}
+		issuerCert, issuerKey = parent.Cert, parent.Key
+		tmpl.AuthorityKeyId = parent.Cert.SubjectKeyId
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuerCert, key.Public(), issuerKey)
 	if err != nil {
 		return nil, fmt.Errorf("sign CA certificate: %w", err)
 	}
@@ -114,7 +139,11 @@ func NewCA(opts CAOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse new CA certificate: %w", err)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	ca := &CA{Cert: cert, Key: key}
+	if parent != nil {
+		ca.Chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+	}
+	return ca, nil
 }
 
 // LeafRequest describes a leaf certificate for CA.Issue.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -25,10 +26,18 @@ func initFilePaths(opts InitOptions) []string {
 		path(FileClientCert), path(FileClientKey),
 		path(FileServerP12), path(FileClientP12), path(FileTruststore),
 	}
+	paths = append(paths, guestFilePaths(opts)...)
+	if opts.Intermediate {
+		paths = append(paths, path(FileIntermediateCert), path(FileIntermediateKey))
+	}
 	if opts.P12Password == nil {
 		paths = append(paths, path(FileP12Password))
 	}
 	return paths
+}
+
+func guestFilePaths(opts InitOptions) []string {
+	return []string{filepath.Join(opts.Dir, FileGuestCert), filepath.Join(opts.Dir, FileGuestKey), filepath.Join(opts.Dir, FileGuestP12)}
 }
 
 // caKeyDir returns the directory that receives ca.key.
@@ -59,6 +68,14 @@ func keepExisting(opts InitOptions) (*InitResult, error) {
 	if len(present) == 0 {
 		return nil, nil
 	}
+	// A PKI made before Init issued the guest identity has none of its
+	// files. It is still complete; only a partial guest set is not.
+	guest := guestFilePaths(opts)
+	withoutGuest := slices.DeleteFunc(slices.Clone(missing), func(p string) bool { return slices.Contains(guest, p) })
+	hasGuest := len(missing)-len(withoutGuest) < len(guest)
+	if !hasGuest {
+		missing = withoutGuest
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("pki init: %w: missing %s: restore them from a backup, or replace the whole PKI with --force (which makes a new CA)",
 			ErrIncompletePKI, strings.Join(missing, ", "))
@@ -68,15 +85,42 @@ func keepExisting(opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	server, err := loadLeafOf(ca, opts.Dir, FileServerCert)
-	if err != nil {
+	res := &InitResult{CA: IdentityOf(ca), Files: present, Kept: true}
+	if err := loadKeptLeaves(opts.Dir, ca, hasGuest, res); err != nil {
 		return nil, err
 	}
-	client, err := loadLeafOf(ca, opts.Dir, FileClientCert)
-	if err != nil {
-		return nil, err
+	return res, nil
+}
+
+// loadKeptLeaves fills res with the kept intermediate and leaves, and
+// checks that each is signed by its issuer. The leaves of a PKI made with
+// Intermediate are signed by the intermediate, whether or not this run
+// requests one.
+func loadKeptLeaves(dir string, ca *x509.Certificate, hasGuest bool, res *InitResult) error {
+	issuer := ca
+	if _, err := os.Lstat(filepath.Join(dir, FileIntermediateCert)); err == nil {
+		if issuer, err = loadLeafOf(ca, dir, FileIntermediateCert); err != nil {
+			return err
+		}
+		inter := IdentityOf(issuer)
+		res.Intermediate = &inter
 	}
-	return &InitResult{CA: IdentityOf(ca), Server: IdentityOf(server), Client: IdentityOf(client), Files: present, Kept: true}, nil
+	type keptLeaf struct {
+		name string
+		id   *Identity
+	}
+	leaves := []keptLeaf{{FileServerCert, &res.Server}, {FileClientCert, &res.Client}}
+	if hasGuest {
+		leaves = append(leaves, keptLeaf{FileGuestCert, &res.Guest})
+	}
+	for _, leaf := range leaves {
+		cert, err := loadLeafOf(issuer, dir, leaf.name)
+		if err != nil {
+			return err
+		}
+		*leaf.id = IdentityOf(cert)
+	}
+	return nil
 }
 
 func loadFirstCertificate(dir, name string) (*x509.Certificate, error) {
@@ -87,16 +131,16 @@ func loadFirstCertificate(dir, name string) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// loadLeafOf loads a leaf certificate and checks that ca signed it, so
-// that a kept directory never mixes certificates of two CAs.
+// loadLeafOf loads a certificate and checks that ca signed it, so that a
+// kept directory never mixes certificates of two CAs.
 func loadLeafOf(ca *x509.Certificate, dir, name string) (*x509.Certificate, error) {
 	leaf, err := loadFirstCertificate(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	if err := leaf.CheckSignatureFrom(ca); err != nil {
-		return nil, fmt.Errorf("pki init: keep existing PKI: %s is not signed by %s in %s: %w: replace the whole PKI with --force",
-			name, FileCACert, dir, err)
+		return nil, fmt.Errorf("pki init: keep existing PKI: %s is not signed by %q in %s: %w: replace the whole PKI with --force",
+			name, ca.Subject.String(), dir, err)
 	}
 	return leaf, nil
 }

@@ -116,7 +116,7 @@ func TestInitKeepExistingRejectsLeafOfOtherCA(t *testing.T) {
 
 	_, err = pki.Init(pki.InitOptions{Dir: dir, KeepExisting: true})
 
-	assert.ErrorContains(t, err, "server.crt is not signed by ca.crt")
+	assert.ErrorContains(t, err, "server.crt is not signed by \"CN=grpc-mtls CA ")
 }
 
 func TestInitKeepExistingWithGivenPassword(t *testing.T) {
@@ -171,4 +171,47 @@ func TestInitKeepExistingWithCAKeyDir(t *testing.T) {
 	_, err = pki.Init(pki.InitOptions{Dir: dir, CAKeyDir: keyDir, KeepExisting: true})
 	assert.ErrorIs(t, err, pki.ErrIncompletePKI)
 	assert.ErrorContains(t, err, "missing "+filepath.Join(keyDir, pki.FileCAKey)+":")
+}
+
+// A PKI made before Init issued the guest identity is kept as it is.
+func TestInitKeepExistingWithoutGuest(t *testing.T) {
+	dir := t.TempDir()
+	_, err := pki.Init(pki.InitOptions{Dir: dir})
+	require.NoError(t, err)
+	for _, name := range []string{pki.FileGuestCert, pki.FileGuestKey, pki.FileGuestP12} {
+		require.NoError(t, os.Remove(filepath.Join(dir, name)))
+	}
+
+	kept, err := pki.Init(pki.InitOptions{Dir: dir, KeepExisting: true})
+
+	require.NoError(t, err)
+	assert.True(t, kept.Kept)
+	assert.Nil(t, kept.Guest.Certificate)
+	assert.Equal(t, "client", kept.Client.CommonName)
+}
+
+func TestInitKeepExistingRejectsPartialGuest(t *testing.T) {
+	dir := t.TempDir()
+	_, err := pki.Init(pki.InitOptions{Dir: dir})
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(dir, pki.FileGuestKey)))
+
+	_, err = pki.Init(pki.InitOptions{Dir: dir, KeepExisting: true})
+
+	assert.ErrorIs(t, err, pki.ErrIncompletePKI)
+	assert.ErrorContains(t, err, "missing "+filepath.Join(dir, pki.FileGuestKey))
+}
+
+func TestInitKeepExistingIntermediate(t *testing.T) {
+	dir := t.TempDir()
+	first, err := pki.Init(pki.InitOptions{Dir: dir, Intermediate: true})
+	require.NoError(t, err)
+
+	kept, err := pki.Init(pki.InitOptions{Dir: dir, KeepExisting: true})
+
+	require.NoError(t, err)
+	require.NotNil(t, kept.Intermediate)
+	assert.Equal(t, first.Intermediate.Serial, kept.Intermediate.Serial)
+	assert.Equal(t, first.Guest.Serial, kept.Guest.Serial)
+	assert.Equal(t, first.Server.Serial, kept.Server.Serial)
 }

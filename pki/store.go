@@ -202,7 +202,7 @@ func DecodePKCS12Truststore(data, password []byte) ([]*x509.Certificate, error) 
 func withoutRoots(certs []*x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, c := range certs {
-		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+		if isSelfSigned(c) {
 			continue
 		}
 		out = append(out, c)

@@ -17,6 +17,19 @@ type TLSOptions struct {
 	// and the session cache on the client, so every connection makes a
 	// full handshake.
 	DisableSessionResumption bool
+	// AllowMissingClientCert makes the server verify a client certificate
+	// only if the client sends one (tls.VerifyClientCertIfGiven), so that
+	// clients without one still connect. It is for migrating a running
+	// service to mutual TLS, together with server.Migration, and weakens
+	// the server until it is turned off again.
+	AllowMissingClientCert bool
+}
+
+func (o TLSOptions) clientAuth() tls.ClientAuthType {
+	if o.AllowMissingClientCert {
+		return tls.VerifyClientCertIfGiven
+	}
+	return tls.RequireAndVerifyClientCert
 }
 
 func (o TLSOptions) minVersion() uint16 {
@@ -38,7 +51,8 @@ func ServerTLSConfig(ks *Keystore, ts *Truststore, opts TLSOptions) (*tls.Config
 
 		// The heart of mTLS: a client without a certificate, or with one
 		// that does not verify against ClientCAs, fails the handshake.
-		ClientAuth: tls.RequireAndVerifyClientCert,
+		// Only AllowMissingClientCert admits clients without one.
+		ClientAuth: opts.clientAuth(),
 		ClientCAs:  ts.Pool(),
 
 		MinVersion:             opts.minVersion(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Show mutual TLS working and failing, end to end: make a PKI, start the
-# server, make one accepted and two rejected calls, and show the server's
-# log line for each rejection. Exits non-zero if any step does not behave
+# server with an authorization policy, make one accepted and three
+# rejected calls, and show the server's log line for each rejection. Exits non-zero if any step does not behave
 # as expected.
 #
 # Usage: scripts/demo.sh (or 'make demo')
@@ -99,7 +99,7 @@ fi
 [[ -x "$mtls" ]] || fail "$mtls is not an executable: build it with 'make build'"
 echo "Using $mtls"
 
-heading "Create a CA, a server and a client certificate"
+heading "Create a CA, a server certificate and two client certificates (client and guest)"
 show "$mtls" pki init --dir "$demo/pki" --force
 
 heading "Create a second, unrelated CA and client (for the rejected caller)"
@@ -109,9 +109,9 @@ echo "(output omitted: the same kind of files as above, signed by a CA the serve
 
 heading "Start the server on a free loopback port"
 : >"$demo/server.log"
-printf '$ %s\n' "$mtls serve --listen 127.0.0.1:0 --cert $demo/pki/server.crt --key $demo/pki/server.key --ca $demo/pki/ca.crt 2>$demo/server.log &"
+printf '$ %s\n' "$mtls serve --listen 127.0.0.1:0 --cert $demo/pki/server.crt --key $demo/pki/server.key --ca $demo/pki/ca.crt --policy examples/policy.yaml 2>$demo/server.log &"
 "$mtls" serve --listen 127.0.0.1:0 --cert "$demo/pki/server.crt" --key "$demo/pki/server.key" \
-	--ca "$demo/pki/ca.crt" 2>"$demo/server.log" &
+	--ca "$demo/pki/ca.crt" --policy examples/policy.yaml 2>"$demo/server.log" &
 server_pid=$!
 listening=$(wait_for_log 'msg="server listening"' 0)
 addr=$(sed -E 's/.* addr=([^ ]+).*/\1/' <<<"$listening")
@@ -136,6 +136,14 @@ expect_rejection peer_rejected_authority unknown_authority \
 	"$mtls" call --addr "$addr" --cert "$demo/other-pki/client.crt" --key "$demo/other-pki/client.key" \
 	--ca "$demo/pki/ca.crt"
 
+heading "Call with the guest certificate: verified, but the policy denies it"
+before=$(log_lines)
+show "$mtls" call --addr "$addr" --cert "$demo/pki/guest.crt" --key "$demo/pki/guest.key" \
+	--ca "$demo/pki/ca.crt" --expect-failure permission_denied ||
+	fail "the guest's call was not denied by the authorization policy"
+printf '\nThe server logged:\n'
+wait_for_log 'msg="permission denied" .*caller=spiffe://grpc-mtls.local/guest ' "$before"
+
 heading "Stop the server"
 before=$(log_lines)
 printf '$ kill -TERM %s\n' "$server_pid"
@@ -146,4 +154,4 @@ server_pid=
 ((status == 0)) || fail "the server exited with status $status"
 wait_for_log 'msg="server stopped"' "$before"
 
-printf '\nDemo finished: 1 client accepted, 2 clients rejected, as expected.\n'
+printf '\nDemo finished: 1 client accepted, 3 clients rejected, as expected.\n'

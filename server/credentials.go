@@ -14,7 +14,8 @@ import (
 // Peer is the verified client of a connection.
 type Peer struct {
 	// Identity comes from the client's leaf certificate, which crypto/tls
-	// has verified against the server's truststore.
+	// has verified against the server's truststore. It is the zero value
+	// for an anonymous client in migration mode (see Peer.Anonymous).
 	Identity pki.Identity
 	// Chain is the verified chain, leaf first, root last.
 	Chain      []pki.Identity
@@ -53,10 +54,11 @@ type transportCredentials struct {
 	credentials.TransportCredentials
 	onFailure func(HandshakeFailure)
 	onSuccess func(HandshakeSuccess)
+	migration *Migration
 }
 
-func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure), onSuccess func(HandshakeSuccess)) credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure, onSuccess: onSuccess}
+func newTransportCredentials(cfg *tls.Config, onFailure func(HandshakeFailure), onSuccess func(HandshakeSuccess), migration *Migration) credentials.TransportCredentials {
+	return &transportCredentials{TransportCredentials: credentials.NewTLS(cfg), onFailure: onFailure, onSuccess: onSuccess, migration: migration}
 }
 
 func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -73,6 +75,9 @@ func (c *transportCredentials) ServerHandshake(raw net.Conn) (net.Conn, credenti
 		return conn, info, nil
 	}
 	p := peerOf(tlsInfo.State, raw.RemoteAddr())
+	if p.Anonymous() {
+		c.migration.recordConnection(p.Addr)
+	}
 	if c.onSuccess != nil {
 		c.onSuccess(HandshakeSuccess{Peer: p, Duration: time.Since(start)})
 	}
@@ -84,7 +89,7 @@ func (c *transportCredentials) ClientHandshake(ctx context.Context, authority st
 }
 
 func (c *transportCredentials) Clone() credentials.TransportCredentials {
-	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure, onSuccess: c.onSuccess}
+	return &transportCredentials{TransportCredentials: c.TransportCredentials.Clone(), onFailure: c.onFailure, onSuccess: c.onSuccess, migration: c.migration}
 }
 
 func peerOf(state tls.ConnectionState, addr net.Addr) Peer {

@@ -14,5 +14,10 @@
 //
 // In a handler, PeerFromContext returns who is calling.
 //
+// Options.Authorizer decides which verified clients may call which
+// methods; package server/authz provides a policy of allow and deny rules
+// for it. Options.Migration admits clients without a certificate as
+// anonymous callers, for moving a running service to mutual TLS.
+//
 // The package never logs: it reports through the hooks in Options.
 package server

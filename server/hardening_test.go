@@ -26,31 +26,31 @@ import (
 	"github.com/grpc-mtls/grpc-mtls/server"
 )
 
-// hookLog collects what the server reports through its hooks.
-type hookLog struct {
+// limitsHooks collects what the server reports through its hooks.
+type limitsHooks struct {
 	mu        sync.Mutex
 	failures  []server.HandshakeFailure
 	successes []server.HandshakeSuccess
 	changed   chan struct{}
 }
 
-func newHookLog() *hookLog { return &hookLog{changed: make(chan struct{}, 1)} }
+func newLimitsHooks() *limitsHooks { return &limitsHooks{changed: make(chan struct{}, 1)} }
 
-func (h *hookLog) onFailure(f server.HandshakeFailure) {
+func (h *limitsHooks) onFailure(f server.HandshakeFailure) {
 	h.mu.Lock()
 	h.failures = append(h.failures, f)
 	h.mu.Unlock()
 	h.notify()
 }
 
-func (h *hookLog) onSuccess(s server.HandshakeSuccess) {
+func (h *limitsHooks) onSuccess(s server.HandshakeSuccess) {
 	h.mu.Lock()
 	h.successes = append(h.successes, s)
 	h.mu.Unlock()
 	h.notify()
 }
 
-func (h *hookLog) notify() {
+func (h *limitsHooks) notify() {
 	select {
 	case h.changed <- struct{}{}:
 	default:
@@ -58,7 +58,7 @@ func (h *hookLog) notify() {
 }
 
 // reasons returns how many failures the server reported for each reason.
-func (h *hookLog) reasons() map[pki.Reason]int {
+func (h *limitsHooks) reasons() map[pki.Reason]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	counts := map[pki.Reason]int{}
@@ -68,7 +68,7 @@ func (h *hookLog) reasons() map[pki.Reason]int {
 	return counts
 }
 
-func (h *hookLog) failureCount() int {
+func (h *limitsHooks) failureCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.failures)
@@ -76,7 +76,7 @@ func (h *hookLog) failureCount() int {
 
 // waitFailures waits until at least n failures were reported. The bound is
 // a guard against a hung test, not a speed requirement.
-func (h *hookLog) waitFailures(t *testing.T, n int) {
+func (h *limitsHooks) waitFailures(t *testing.T, n int) {
 	t.Helper()
 	guard := time.After(30 * time.Second)
 	for h.failureCount() < n {
@@ -92,7 +92,7 @@ func (h *hookLog) waitFailures(t *testing.T, n int) {
 type limitsServer struct {
 	addr  string
 	ca    *pkitest.CA
-	hooks *hookLog
+	hooks *limitsHooks
 	srv   *grpc.Server
 	done  chan error
 }
@@ -100,7 +100,7 @@ type limitsServer struct {
 func startTestServer(t *testing.T, opts server.Options) *limitsServer {
 	t.Helper()
 	ca := pkitest.NewCA(t)
-	hooks := newHookLog()
+	hooks := newLimitsHooks()
 	opts.OnHandshakeFailure = hooks.onFailure
 	opts.OnHandshakeSuccess = hooks.onSuccess
 	srv := server.New(ca.ServerTLSConfig(t, "localhost", "127.0.0.1"), opts)

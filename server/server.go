@@ -12,7 +12,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	mtlsv1 "github.com/grpc-mtls/grpc-mtls/proto/mtls/v1"
 )
@@ -37,8 +36,18 @@ type Options struct {
 	// Limits bounds handshakes, streams, message sizes and keepalive
 	// pings; zero fields take the defaults documented on Limits.
 	Limits Limits
-	// OnCall is called when an RPC ends.
+	// OnCall is called when an RPC that passed authorization ends.
 	OnCall func(CallInfo)
+	// Authorizer decides which verified clients may call which methods.
+	// Nil admits every client whose certificate verified.
+	Authorizer Authorizer
+	// OnPermissionDenied is called for every call the Authorizer rejects.
+	OnPermissionDenied func(Denial)
+	// Migration, when set, admits clients without a certificate as
+	// anonymous callers; see Migration. When nil, calls from such clients
+	// end with Unauthenticated, and RequireAndVerifyClientCert rejects
+	// them in the handshake already.
+	Migration *Migration
 	// ExtraOptions are appended to the options New passes to grpc.NewServer.
 	ExtraOptions []grpc.ServerOption
 }
@@ -62,12 +71,12 @@ func New(cfg *tls.Config, opts Options) *grpc.Server {
 		timeout = DefaultHandshakeTimeout
 	}
 	limits := opts.Limits.WithDefaults()
-	creds := newTransportCredentials(cfg, opts.OnHandshakeFailure, opts.OnHandshakeSuccess)
+	creds := newTransportCredentials(cfg, opts.OnHandshakeFailure, opts.OnHandshakeSuccess, opts.Migration)
 	serverOpts := []grpc.ServerOption{
 		grpc.Creds(newAdmissionCredentials(creds, limits.MaxConcurrentHandshakes, timeout, opts.OnHandshakeFailure)),
 		grpc.ConnectionTimeout(timeout),
-		grpc.ChainUnaryInterceptor(unaryPeerInterceptor(opts.OnCall)),
-		grpc.ChainStreamInterceptor(streamPeerInterceptor(opts.OnCall)),
+		grpc.ChainUnaryInterceptor(newGate(opts).unary()),
+		grpc.ChainStreamInterceptor(newGate(opts).stream()),
 	}
 	serverOpts = append(serverOpts, limits.serverOptions()...)
 	srv := grpc.NewServer(append(serverOpts, opts.ExtraOptions...)...)
@@ -96,48 +105,18 @@ func ContextWithPeer(ctx context.Context, p Peer) context.Context {
 	return context.WithValue(ctx, peerKey{}, p)
 }
 
+// peerFromGRPC returns the peer that ServerHandshake attached to the
+// connection, anonymous when the client sent no certificate.
 func peerFromGRPC(ctx context.Context) (Peer, bool) {
 	gp, ok := grpcpeer.FromContext(ctx)
 	if !ok {
 		return Peer{}, false
 	}
 	info, ok := gp.AuthInfo.(AuthInfo)
-	if !ok || info.Peer.Identity.Certificate == nil {
+	if !ok {
 		return Peer{}, false
 	}
 	return info.Peer, true
-}
-
-func unaryPeerInterceptor(onCall func(CallInfo)) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		p, ok := peerFromGRPC(ctx)
-		if !ok {
-			// Unreachable with RequireAndVerifyClientCert, and kept as a
-			// second line of defence if the TLS config is ever weakened.
-			return nil, status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
-		}
-		start := time.Now()
-		resp, err := handler(ContextWithPeer(ctx, p), req)
-		if onCall != nil {
-			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
-		}
-		return resp, err
-	}
-}
-
-func streamPeerInterceptor(onCall func(CallInfo)) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		p, ok := peerFromGRPC(ss.Context())
-		if !ok {
-			return status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
-		}
-		start := time.Now()
-		err := handler(srv, &peerStream{ServerStream: ss, ctx: ContextWithPeer(ss.Context(), p)})
-		if onCall != nil {
-			onCall(CallInfo{Method: info.FullMethod, Peer: p, Code: status.Code(err), Err: err, Duration: time.Since(start)})
-		}
-		return err
-	}
 }
 
 type peerStream struct {

@@ -26,14 +26,15 @@ type Service struct {
 	ServerCertificate func() *x509.Certificate
 }
 
-// WhoAmI returns the verified client certificate and the connection.
+// WhoAmI returns the verified client certificate, the connection and the
+// authorization decision that admitted the call.
 func (s *Service) WhoAmI(ctx context.Context, _ *mtlsv1.WhoAmIRequest) (*mtlsv1.WhoAmIResponse, error) {
 	p, err := callerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
 	resp := &mtlsv1.WhoAmIResponse{
-		Client: CertificateMessage(p.Identity),
+		Anonymous: p.Anonymous(),
 		Connection: &mtlsv1.Connection{
 			TlsVersion:  p.Connection.Version,
 			CipherSuite: p.Connection.CipherSuite,
@@ -41,6 +42,12 @@ func (s *Service) WhoAmI(ctx context.Context, _ *mtlsv1.WhoAmIRequest) (*mtlsv1.
 			Alpn:        p.Connection.ALPN,
 			PeerAddress: addrString(p),
 		},
+	}
+	if !p.Anonymous() {
+		resp.Client = CertificateMessage(p.Identity)
+	}
+	if d, ok := DecisionFromContext(ctx); ok {
+		resp.Authorization = &mtlsv1.Authorization{Principal: d.Principal, Rule: d.Rule}
 	}
 	if s.ServerCertificate != nil {
 		if cert := s.ServerCertificate(); cert != nil {
@@ -59,7 +66,7 @@ func (s *Service) Echo(ctx context.Context, req *mtlsv1.EchoRequest) (*mtlsv1.Ec
 	if len(req.GetMessage()) > MaxEchoLength {
 		return nil, status.Errorf(codes.InvalidArgument, "message is %d bytes, more than the %d-byte limit", len(req.GetMessage()), MaxEchoLength)
 	}
-	return &mtlsv1.EchoResponse{Message: req.GetMessage(), Caller: p.Identity.Name()}, nil
+	return &mtlsv1.EchoResponse{Message: req.GetMessage(), Caller: p.Name()}, nil
 }
 
 // EchoStream answers every message on the stream until the client closes
@@ -80,7 +87,7 @@ func (s *Service) EchoStream(stream mtlsv1.DemoService_EchoStreamServer) error {
 		if len(req.GetMessage()) > MaxEchoLength {
 			return status.Errorf(codes.InvalidArgument, "message %d is %d bytes, more than the %d-byte limit", seq, len(req.GetMessage()), MaxEchoLength)
 		}
-		if err := stream.Send(&mtlsv1.EchoStreamResponse{Message: req.GetMessage(), Sequence: seq, Caller: p.Identity.Name()}); err != nil {
+		if err := stream.Send(&mtlsv1.EchoStreamResponse{Message: req.GetMessage(), Sequence: seq, Caller: p.Name()}); err != nil {
 			return err
 		}
 	}

@@ -137,8 +137,17 @@ func printWhoAmI(w io.Writer, addr string, res *client.WhoAmIResult) {
 	fmt.Fprintln(w, "The server, as this client verified it:")
 	printIdentity(w, res.Server.Identity)
 	fmt.Fprintln(w, "\nThis client, as the server verified it:")
-	printCertificate(w, res.Response.GetClient())
-	fmt.Fprintf(w, "  seen from:   %s\n\n", res.Response.GetConnection().GetPeerAddress())
+	if res.Response.GetAnonymous() {
+		fmt.Fprintln(w, "  anonymous:   no client certificate; the server admitted the call in migration mode")
+	} else {
+		printCertificate(w, res.Response.GetClient())
+	}
+	fmt.Fprintf(w, "  seen from:   %s\n", res.Response.GetConnection().GetPeerAddress())
+	if a := res.Response.GetAuthorization(); a != nil {
+		fmt.Fprintf(w, "  allowed as:  %s\n", a.GetPrincipal())
+		fmt.Fprintf(w, "  by rule:     %s\n", a.GetRule())
+	}
+	fmt.Fprintln(w)
 }
 
 func printIdentity(w io.Writer, id pki.Identity) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,10 +14,8 @@ import (
 
 func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("pki issue", stderr, "pki issue --role server|client --name NAME --out PREFIX [flags]")
-	caDir := fs.String("ca-dir", "", "directory with ca.crt and ca.key (instead of --ca-cert/--ca-key)")
-	caCert := fs.String("ca-cert", "", "PEM file with the issuing CA certificate")
-	caKey := fs.String("ca-key", "", "PEM file with the issuing CA's private key")
-	caPassphraseFile := fs.String("ca-passphrase-file", "", "file holding the passphrase of an encrypted CA key")
+	var caSource caFlags
+	caSource.register(fs)
 	role := fs.String("role", "", "certificate role: server (EKU serverAuth) or client (EKU clientAuth)")
 	name := fs.String("name", "", "subject common name")
 	dns := &listFlag{}
@@ -40,14 +37,8 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	if *caDir != "" {
-		if *caCert != "" || *caKey != "" {
-			return errors.New("--ca-dir and --ca-cert/--ca-key both given: use one of them")
-		}
-		*caCert, *caKey = filepath.Join(*caDir, pki.FileCACert), filepath.Join(*caDir, pki.FileCAKey)
-	}
-	if *caCert == "" || *caKey == "" {
-		return errors.New("no issuing CA: give --ca-dir, or --ca-cert and --ca-key")
+	if _, _, err := caSource.files(); err != nil {
+		return err
 	}
 	if *out == "" || *name == "" {
 		return errors.New("--out and --name are required")
@@ -80,17 +71,13 @@ func runPKIIssue(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var passphrase []byte
-	if *caPassphraseFile != "" {
-		if passphrase, err = pki.ReadPassword(*caPassphraseFile); err != nil {
-			return fmt.Errorf("--ca-passphrase-file: %w", err)
-		}
-	}
-	ca, err := pki.LoadCA(*caCert, *caKey, passphrase)
+	ca, _, err := caSource.load()
 	if err != nil {
 		return err
 	}
-	printLoosePermissions(stderr, *caKey, *caPassphraseFile)
+	if _, keyFile, ferr := caSource.files(); ferr == nil {
+		printLoosePermissions(stderr, keyFile, caSource.passphraseFile)
+	}
 	leaf, err := ca.Issue(req)
 	if err != nil {
 		return err
@@ -118,7 +105,8 @@ func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.Fil
 	}
 	// The certificate file carries the intermediates too, so that the
 	// holder sends its whole chain; the root stays out.
-	chain := append([]*x509.Certificate{leaf.Cert}, leaf.Chain[:len(leaf.Chain)-1]...)
+	ks := leaf.Keystore()
+	chain := append([]*x509.Certificate{leaf.Cert}, ks.Intermediates...)
 	files := []pki.File{
 		{Path: prefix + ".crt", Data: pki.EncodeCertificatesPEM(chain...), Mode: pki.ModePublic},
 		{Path: prefix + ".key", Data: keyPEM, Mode: pki.ModePrivate},
@@ -128,8 +116,7 @@ func leafFiles(prefix string, leaf *pki.Leaf, p12PasswordFile string) ([]pki.Fil
 		if err != nil {
 			return nil, fmt.Errorf("--p12-password-file: %w", err)
 		}
-		ks := &pki.Keystore{Leaf: leaf.Cert, Intermediates: chain[1:], Key: leaf.Key}
-		p12, err := pki.EncodeKeystore(ks, leaf.Chain[len(leaf.Chain)-1:], password, pki.P12Modern)
+		p12, err := pki.EncodeKeystore(ks, leaf.Roots(), password, pki.P12Modern)
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,9 @@ Usage:
   mtls pki new-ca --dir DIR         start a new CA beside the old one, for a CA rotation
   mtls pki truststore --out FILE CA.crt...
                                     combine CA certificates into one truststore
+  mtls pki revoke --ca-dir DIR (--serial HEX | --cert FILE)
+                                    revoke a certificate and publish the CA's CRL
+  mtls pki crl --ca-dir DIR         publish a fresh CRL before the old one goes stale
   mtls serve [flags]                run the mTLS gRPC server
   mtls call [flags]                 call the server and show both identities
   mtls call --repeat N [flags]      keep calling while certificates rotate

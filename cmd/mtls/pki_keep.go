@@ -19,6 +19,9 @@ func printKeptResult(w io.Writer, dir string, res *pki.InitResult, opts pki.Init
 	fmt.Fprintf(w, "  CA      %s  serial %s  SHA-256 %s  valid until %s\n", res.CA.Subject, res.CA.Serial, res.CA.Fingerprint, res.CA.NotAfter.Format(time.DateOnly))
 	fmt.Fprintf(w, "  server  %s  SANs %s  valid until %s\n", res.Server.Subject, strings.Join(res.Server.SANs(), ", "), res.Server.NotAfter.Format(time.DateOnly))
 	fmt.Fprintf(w, "  client  %s  SANs %s  valid until %s\n", res.Client.Subject, strings.Join(res.Client.SANs(), ", "), res.Client.NotAfter.Format(time.DateOnly))
+	if res.Guest.Certificate != nil {
+		fmt.Fprintf(w, "  guest   %s  SANs %s  valid until %s\n", res.Guest.Subject, strings.Join(res.Guest.SANs(), ", "), res.Guest.NotAfter.Format(time.DateOnly))
+	}
 
 	now := time.Now()
 	for _, c := range []struct {

@@ -31,7 +31,7 @@ func TestDemoScript(t *testing.T) {
 
 		require.Equal(t, 0, res.code, "%s:\n%s", attempt, res)
 		out := res.stdout
-		assert.Contains(t, out, "=== Step 2: Create a CA, a server and a client certificate", attempt)
+		assert.Contains(t, out, "=== Step 2: Create a CA, a server certificate and two client certificates (client and guest)", attempt)
 		assert.Contains(t, out, "$ "+mtlsBin+" pki init --dir "+demoDir+"/pki --force", attempt)
 		assert.Contains(t, out, "Stream reply #3:", attempt)
 		assert.Contains(t, out, "reason code:  no_client_certificate", attempt)
@@ -39,8 +39,11 @@ func TestDemoScript(t *testing.T) {
 		assert.Contains(t, out, `msg="rejected handshake"`, attempt)
 		assert.Contains(t, out, "reason=no_client_certificate ", attempt)
 		assert.Contains(t, out, "reason=unknown_authority ", attempt)
+		assert.Contains(t, out, "Rejected as expected (reason permission_denied).", attempt)
+		assert.Contains(t, out, `msg="permission denied"`, attempt)
+		assert.Contains(t, out, "caller=spiffe://grpc-mtls.local/guest ", attempt)
 		assert.Contains(t, out, `msg="server stopped"`, attempt)
-		assert.Contains(t, out, "Demo finished: 1 client accepted, 2 clients rejected, as expected.", attempt)
+		assert.Contains(t, out, "Demo finished: 1 client accepted, 3 clients rejected, as expected.", attempt)
 		assert.NotContains(t, out, "DEMO FAILED", attempt)
 	}
 }

@@ -35,10 +35,15 @@ func runServe(args []string, _, stderr io.Writer) error {
 	rf.register(fs)
 	var allowClient listFlag
 	fs.Var(&allowClient, "allow-client", "accept only clients whose certificate has one of these URI SANs (SPIFFE IDs), or DNS SANs if it has no URI SAN; comma-separated or repeated (default: any client the truststore accepts)")
+	var access accessFlags
+	access.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := rf.validate(); err != nil {
+		return err
+	}
+	if err := access.validate(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -57,7 +62,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logLoosePermissions(log, m.privatePaths()...)
-	cfg, err := pki.ServerTLSConfig(ks, ts, pki.TLSOptions{AllowTLS12: m.tls12})
+	cfg, err := pki.ServerTLSConfig(ks, ts, access.tlsOptions(pki.TLSOptions{AllowTLS12: m.tls12}))
 	if err != nil {
 		return err
 	}
@@ -71,13 +76,23 @@ func runServe(args []string, _, stderr io.Writer) error {
 		OnHandshakeFailure: logHandshakeFailure(log, pki.Material{Keystore: ks, Truststore: ts}),
 		OnCall:             logCall(log),
 	}
+	// The access flags add the revocation check to cfg.VerifyConnection,
+	// which the reload watcher then copies into every config it builds.
+	stopWatching, err := access.apply(cfg, ts, &opts, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
 	mtr, stopHardening, err := h.apply(&opts, log, ks, ts)
 	if err != nil {
 		return err
 	}
 	defer stopHardening()
 
-	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: pki.TLSOptions{AllowTLS12: m.tls12}, VerifyConnection: cfg.VerifyConnection}, log, observeReload(mtr))
+	// A reloading config hands out per-connection configs, so its own
+	// ClientAuth is not the one in force; log the one built from the flags.
+	clientAuth := cfg.ClientAuth.String()
+	watcher, stopReload := rf.start(&m, reload.Options{Role: pki.RoleServer, TLS: access.tlsOptions(pki.TLSOptions{AllowTLS12: m.tls12}), VerifyConnection: cfg.VerifyConnection}, log, observeReload(mtr))
 	defer stopReload()
 	if watcher != nil {
 		cfg = watcher.ServerTLSConfig()
@@ -98,7 +113,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 	id := pki.IdentityOf(ks.Leaf)
 	log.Info("server listening", "addr", lis.Addr().String(), "subject", id.Subject, "serial", id.Serial,
 		"not_after", id.NotAfter.Format(time.RFC3339), "sans", strings.Join(id.SANs(), ","),
-		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", "RequireAndVerifyClientCert")
+		"trusted_cas", len(ts.Certs), "min_tls", minTLS(m.tls12), "client_auth", clientAuth)
 
 	return serveUntilSignal(ctx, srv, lis, *shutdownTimeout, log)
 }
@@ -152,7 +167,7 @@ func logHandshakeFailure(log *slog.Logger, m pki.Material) func(server.Handshake
 
 func logCall(log *slog.Logger) func(server.CallInfo) {
 	return func(c server.CallInfo) {
-		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Identity.Name(),
+		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Name(),
 			"serial", c.Peer.Identity.Serial, "code", c.Code.String(), "duration", c.Duration.String(),
 			"resumed", c.Peer.Connection.Resumed}
 		if c.Err != nil {

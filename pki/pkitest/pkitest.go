@@ -167,11 +167,7 @@ func (ca *CA) Truststore() *pki.Truststore {
 
 // Keystore returns leaf as a keystore with its intermediates.
 func Keystore(leaf *pki.Leaf) *pki.Keystore {
-	var inter []*x509.Certificate
-	if len(leaf.Chain) > 1 {
-		inter = leaf.Chain[:len(leaf.Chain)-1]
-	}
-	return &pki.Keystore{Leaf: leaf.Cert, Intermediates: inter, Key: leaf.Key}
+	return leaf.Keystore()
 }
 
 // ServerTLSConfig issues a server certificate for names and returns the

@@ -267,12 +267,19 @@ func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
 
 type WhoAmIResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The client certificate the server verified.
+	// The client certificate the server verified. Unset when the client sent
+	// none and the server admitted it anyway (see anonymous).
 	Client *Certificate `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
 	// The connection the call arrived on.
 	Connection *Connection `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
 	// The server's own certificate, as the server sees it.
-	Server        *Certificate `protobuf:"bytes,3,opt,name=server,proto3" json:"server,omitempty"`
+	Server *Certificate `protobuf:"bytes,3,opt,name=server,proto3" json:"server,omitempty"`
+	// The authorization decision that let this call through. Unset when the
+	// server has no authorization policy and admits every verified client.
+	Authorization *Authorization `protobuf:"bytes,4,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	// True when the client presented no certificate and a server in
+	// migration mode admitted it as anonymous.
+	Anonymous     bool `protobuf:"varint,5,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +335,77 @@ func (x *WhoAmIResponse) GetServer() *Certificate {
 	return nil
 }
 
+func (x *WhoAmIResponse) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
+	}
+	return false
+}
+
+// Authorization is the policy decision that allowed a call.
+type Authorization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller as the matching rule saw it: a SPIFFE ID, URI, DNS name,
+	// common name, or "anonymous".
+	Principal string `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// The rule that allowed the call, such as
+	// `allow "demo-client" (spiffe://grpc-mtls.local/client on /mtls.v1.DemoService/*)`.
+	Rule          string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorization) Reset() {
+	*x = Authorization{}
+	mi := &file_mtls_v1_mtls_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorization) ProtoMessage() {}
+
+func (x *Authorization) ProtoReflect() protoreflect.Message {
+	mi := &file_mtls_v1_mtls_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
+func (*Authorization) Descriptor() ([]byte, []int) {
+	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Authorization) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *Authorization) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
 type EchoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -337,7 +415,7 @@ type EchoRequest struct {
 
 func (x *EchoRequest) Reset() {
 	*x = EchoRequest{}
-	mi := &file_mtls_v1_mtls_proto_msgTypes[4]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +427,7 @@ func (x *EchoRequest) String() string {
 func (*EchoRequest) ProtoMessage() {}
 
 func (x *EchoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtls_v1_mtls_proto_msgTypes[4]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +440,7 @@ func (x *EchoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoRequest.ProtoReflect.Descriptor instead.
 func (*EchoRequest) Descriptor() ([]byte, []int) {
-	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{4}
+	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EchoRequest) GetMessage() string {
@@ -383,7 +461,7 @@ type EchoResponse struct {
 
 func (x *EchoResponse) Reset() {
 	*x = EchoResponse{}
-	mi := &file_mtls_v1_mtls_proto_msgTypes[5]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +473,7 @@ func (x *EchoResponse) String() string {
 func (*EchoResponse) ProtoMessage() {}
 
 func (x *EchoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtls_v1_mtls_proto_msgTypes[5]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +486,7 @@ func (x *EchoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoResponse.ProtoReflect.Descriptor instead.
 func (*EchoResponse) Descriptor() ([]byte, []int) {
-	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{5}
+	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EchoResponse) GetMessage() string {
@@ -434,7 +512,7 @@ type EchoStreamRequest struct {
 
 func (x *EchoStreamRequest) Reset() {
 	*x = EchoStreamRequest{}
-	mi := &file_mtls_v1_mtls_proto_msgTypes[6]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +524,7 @@ func (x *EchoStreamRequest) String() string {
 func (*EchoStreamRequest) ProtoMessage() {}
 
 func (x *EchoStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtls_v1_mtls_proto_msgTypes[6]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +537,7 @@ func (x *EchoStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoStreamRequest.ProtoReflect.Descriptor instead.
 func (*EchoStreamRequest) Descriptor() ([]byte, []int) {
-	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{6}
+	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EchoStreamRequest) GetMessage() string {
@@ -481,7 +559,7 @@ type EchoStreamResponse struct {
 
 func (x *EchoStreamResponse) Reset() {
 	*x = EchoStreamResponse{}
-	mi := &file_mtls_v1_mtls_proto_msgTypes[7]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +571,7 @@ func (x *EchoStreamResponse) String() string {
 func (*EchoStreamResponse) ProtoMessage() {}
 
 func (x *EchoStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtls_v1_mtls_proto_msgTypes[7]
+	mi := &file_mtls_v1_mtls_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +584,7 @@ func (x *EchoStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoStreamResponse.ProtoReflect.Descriptor instead.
 func (*EchoStreamResponse) Descriptor() ([]byte, []int) {
-	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{7}
+	return file_mtls_v1_mtls_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EchoStreamResponse) GetMessage() string {
@@ -557,13 +635,18 @@ const file_mtls_v1_mtls_proto_rawDesc = "" +
 	"\aresumed\x18\x03 \x01(\bR\aresumed\x12\x12\n" +
 	"\x04alpn\x18\x04 \x01(\tR\x04alpn\x12!\n" +
 	"\fpeer_address\x18\x05 \x01(\tR\vpeerAddress\"\x0f\n" +
-	"\rWhoAmIRequest\"\xa1\x01\n" +
+	"\rWhoAmIRequest\"\xfd\x01\n" +
 	"\x0eWhoAmIResponse\x12,\n" +
 	"\x06client\x18\x01 \x01(\v2\x14.mtls.v1.CertificateR\x06client\x123\n" +
 	"\n" +
 	"connection\x18\x02 \x01(\v2\x13.mtls.v1.ConnectionR\n" +
 	"connection\x12,\n" +
-	"\x06server\x18\x03 \x01(\v2\x14.mtls.v1.CertificateR\x06server\"'\n" +
+	"\x06server\x18\x03 \x01(\v2\x14.mtls.v1.CertificateR\x06server\x12<\n" +
+	"\rauthorization\x18\x04 \x01(\v2\x16.mtls.v1.AuthorizationR\rauthorization\x12\x1c\n" +
+	"\tanonymous\x18\x05 \x01(\bR\tanonymous\"A\n" +
+	"\rAuthorization\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\"'\n" +
 	"\vEchoRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"@\n" +
 	"\fEchoResponse\x12\x18\n" +
@@ -593,35 +676,37 @@ func file_mtls_v1_mtls_proto_rawDescGZIP() []byte {
 	return file_mtls_v1_mtls_proto_rawDescData
 }
 
-var file_mtls_v1_mtls_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_mtls_v1_mtls_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_mtls_v1_mtls_proto_goTypes = []any{
 	(*Certificate)(nil),           // 0: mtls.v1.Certificate
 	(*Connection)(nil),            // 1: mtls.v1.Connection
 	(*WhoAmIRequest)(nil),         // 2: mtls.v1.WhoAmIRequest
 	(*WhoAmIResponse)(nil),        // 3: mtls.v1.WhoAmIResponse
-	(*EchoRequest)(nil),           // 4: mtls.v1.EchoRequest
-	(*EchoResponse)(nil),          // 5: mtls.v1.EchoResponse
-	(*EchoStreamRequest)(nil),     // 6: mtls.v1.EchoStreamRequest
-	(*EchoStreamResponse)(nil),    // 7: mtls.v1.EchoStreamResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Authorization)(nil),         // 4: mtls.v1.Authorization
+	(*EchoRequest)(nil),           // 5: mtls.v1.EchoRequest
+	(*EchoResponse)(nil),          // 6: mtls.v1.EchoResponse
+	(*EchoStreamRequest)(nil),     // 7: mtls.v1.EchoStreamRequest
+	(*EchoStreamResponse)(nil),    // 8: mtls.v1.EchoStreamResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_mtls_v1_mtls_proto_depIdxs = []int32{
-	8, // 0: mtls.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	8, // 1: mtls.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	9, // 0: mtls.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	9, // 1: mtls.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
 	0, // 2: mtls.v1.WhoAmIResponse.client:type_name -> mtls.v1.Certificate
 	1, // 3: mtls.v1.WhoAmIResponse.connection:type_name -> mtls.v1.Connection
 	0, // 4: mtls.v1.WhoAmIResponse.server:type_name -> mtls.v1.Certificate
-	2, // 5: mtls.v1.DemoService.WhoAmI:input_type -> mtls.v1.WhoAmIRequest
-	4, // 6: mtls.v1.DemoService.Echo:input_type -> mtls.v1.EchoRequest
-	6, // 7: mtls.v1.DemoService.EchoStream:input_type -> mtls.v1.EchoStreamRequest
-	3, // 8: mtls.v1.DemoService.WhoAmI:output_type -> mtls.v1.WhoAmIResponse
-	5, // 9: mtls.v1.DemoService.Echo:output_type -> mtls.v1.EchoResponse
-	7, // 10: mtls.v1.DemoService.EchoStream:output_type -> mtls.v1.EchoStreamResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 5: mtls.v1.WhoAmIResponse.authorization:type_name -> mtls.v1.Authorization
+	2, // 6: mtls.v1.DemoService.WhoAmI:input_type -> mtls.v1.WhoAmIRequest
+	5, // 7: mtls.v1.DemoService.Echo:input_type -> mtls.v1.EchoRequest
+	7, // 8: mtls.v1.DemoService.EchoStream:input_type -> mtls.v1.EchoStreamRequest
+	3, // 9: mtls.v1.DemoService.WhoAmI:output_type -> mtls.v1.WhoAmIResponse
+	6, // 10: mtls.v1.DemoService.Echo:output_type -> mtls.v1.EchoResponse
+	8, // 11: mtls.v1.DemoService.EchoStream:output_type -> mtls.v1.EchoStreamResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_mtls_v1_mtls_proto_init() }
@@ -635,7 +720,7 @@ func file_mtls_v1_mtls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtls_v1_mtls_proto_rawDesc), len(file_mtls_v1_mtls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
