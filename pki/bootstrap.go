@@ -167,6 +167,11 @@ func Init(opts InitOptions) (*InitResult, error) {
 	if err := WriteFiles(files, opts.Force); err != nil {
 		return nil, fmt.Errorf("pki init: %w", err)
 	}
+	if !generated && opts.Force {
+		if err := removeStalePassword(filepath.Join(opts.Dir, FileP12Password), password); err != nil {
+			return nil, fmt.Errorf("pki init: %w", err)
+		}
+	}
 
 	res := &InitResult{CA: IdentityOf(p.root.Cert), Server: IdentityOf(p.server.Cert), Client: IdentityOf(p.client.Cert),
 		Guest: IdentityOf(p.guest.Cert), PasswordGenerated: generated}
@@ -356,4 +361,19 @@ func randomPassword() ([]byte, error) {
 		return nil, fmt.Errorf("generate PKCS#12 password: %w", err)
 	}
 	return []byte(base64.RawURLEncoding.EncodeToString(raw)), nil
+}
+
+// removeStalePassword removes a password file that an earlier run
+// generated and that no longer opens the new keystores, so that nobody
+// reads a wrong password from it. A file holding the current password,
+// such as the one given with --p12-password-file, stays.
+func removeStalePassword(path string, password []byte) error {
+	old, err := ReadPassword(path)
+	if err != nil || string(old) == string(password) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove stale %s: %w", path, err)
+	}
+	return nil
 }

@@ -55,19 +55,30 @@ func LoadCRL(path string, trust *Truststore) (*CRL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load CRL: %w", err)
 	}
-	der, bundled, err := splitCRLFile(data)
+	crl, err := ParseCRL(data, trust)
 	if err != nil {
 		return nil, fmt.Errorf("load CRL %s: %w", path, err)
+	}
+	crl.Path = path
+	return crl, nil
+}
+
+// ParseCRL decodes a CRL held in memory, in DER or PEM, and checks its
+// signature as LoadCRL does. The result's Path is empty.
+func ParseCRL(data []byte, trust *Truststore) (*CRL, error) {
+	der, bundled, err := splitCRLFile(data)
+	if err != nil {
+		return nil, err
 	}
 	list, err := x509.ParseRevocationList(der)
 	if err != nil {
-		return nil, fmt.Errorf("load CRL %s: not a valid CRL: %w", path, err)
+		return nil, fmt.Errorf("not a valid CRL: %w", err)
 	}
 	issuer, err := findCRLIssuer(list, trust, bundled)
 	if err != nil {
-		return nil, fmt.Errorf("load CRL %s: %w", path, err)
+		return nil, err
 	}
-	crl := &CRL{Path: path, List: list, Issuer: issuer, revoked: map[string]x509.RevocationListEntry{}}
+	crl := &CRL{List: list, Issuer: issuer, revoked: map[string]x509.RevocationListEntry{}}
 	for _, e := range list.RevokedCertificateEntries {
 		crl.revoked[e.SerialNumber.Text(16)] = e
 	}
