@@ -222,3 +222,39 @@ var peerIDTextRe = regexp.MustCompile(`peer identity not allowed: certificate \\
 
 // ours returns our own leaf, for failures where the peer rejected it.
 func (c *cause) ours() *CertificateRef { return refOf(c.local, c.m.leaf()) }
+
+// Reasons lists every reason code Diagnose returns, in declaration order.
+var Reasons = []Reason{
+	ReasonUnknown,
+	ReasonNoClientCertificate,
+	ReasonUnknownAuthority,
+	ReasonPeerRejectedAuthority,
+	ReasonPeerRejectedCert,
+	ReasonNameMismatch,
+	ReasonExpired,
+	ReasonPeerRejectedExpired,
+	ReasonWrongKeyUsage,
+	ReasonNotACA,
+	ReasonVersionMismatch,
+	ReasonNotTLS,
+	ReasonALPN,
+	ReasonHandshakeTimeout,
+	ReasonConnectionRefused,
+	ReasonPeerClosed,
+	ReasonMalformedCertificate,
+	ReasonWrongCA,
+	ReasonLegacyCommonName,
+	ReasonPeerIDNotAllowed,
+	ReasonInsecureSignature,
+	ReasonUnsupportedKey,
+	ReasonHandshakeFailure,
+	ReasonKeyMismatch,
+	ReasonCertKeySwapped,
+	ReasonPassphraseRequired,
+	ReasonWrongPassphrase,
+	ReasonNoTrustedEntries,
+	ReasonTruststoreNotCA,
+	ReasonPermissionDenied,
+	ReasonRevoked,
+	ReasonCRLStale,
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ func (c *callFlags) dial(stderr io.Writer) (*client.Client, error) {
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout %s: use a positive duration such as 10s", c.timeout)
 	}
+	c.addr = withDefaultPort(c.addr)
 	ks, ts, err := c.m.load(false)
 	if err != nil {
 		return nil, err
@@ -75,6 +77,9 @@ func runCall(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: call takes only flags", fs.Arg(0))
+	}
+	if err := validateExpectedReason(*expectFailure); err != nil {
+		return err
 	}
 	if *echoes < 0 {
 		return fmt.Errorf("--echo %d: use zero or a positive number of calls", *echoes)
@@ -235,4 +240,33 @@ func runHealth(args []string, stdout, stderr io.Writer) error {
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// withDefaultPort adds the server's default port 8443 to an address given
+// without one, where gRPC would otherwise dial port 443.
+func withDefaultPort(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil || strings.Contains(addr, "://") {
+		return addr
+	}
+	if strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "[") {
+		// A bare IPv6 address such as ::1.
+		return net.JoinHostPort(addr, "8443")
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), "8443")
+}
+
+// validateExpectedReason rejects a --expect-failure value that is not a
+// reason code, before any call is made.
+func validateExpectedReason(reason string) error {
+	if reason == "" || reason == "any" {
+		return nil
+	}
+	names := make([]string, 0, len(pki.Reasons))
+	for _, r := range pki.Reasons {
+		if string(r) == reason {
+			return nil
+		}
+		names = append(names, string(r))
+	}
+	return fmt.Errorf("--expect-failure %q is not a reason code: use \"any\" or one of %s", reason, strings.Join(names, ", "))
 }

@@ -84,7 +84,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &exit):
 		return exit.code
 	}
-	fmt.Fprintf(stderr, "mtls %s: %v\n", args[0], err)
+	// Errors from 'pki init' and friends already start with "pki init:".
+	msg := err.Error()
+	if !strings.HasPrefix(msg, args[0]+" ") {
+		msg = args[0] + ": " + msg
+	}
+	fmt.Fprintf(stderr, "mtls %s\n", msg)
 	return 1
 }
 
