@@ -93,10 +93,19 @@ func New(cfg *tls.Config, opts Options) *grpc.Server {
 type peerKey struct{}
 
 // PeerFromContext returns the verified client of the connection the
-// request arrived on. It reports false outside a server built by New.
+// request arrived on. It reports false outside a server built by New,
+// unless ctx comes from ContextWithPeer.
 func PeerFromContext(ctx context.Context) (Peer, bool) {
-	p, ok := ctx.Value(peerKey{}).(Peer)
-	return p, ok
+	if p, ok := ctx.Value(peerKey{}).(Peer); ok {
+		return p, true
+	}
+	// A verified peer is read from the connection, where the transport
+	// credentials stored it once, so calls allocate nothing to find it.
+	// The gate puts an admitted anonymous peer into the context instead.
+	if p, ok := peerFromGRPC(ctx); ok && !p.Anonymous() {
+		return p, true
+	}
+	return Peer{}, false
 }
 
 // ContextWithPeer returns a copy of ctx that carries p, for tests of
