@@ -60,10 +60,14 @@ flags=(
 	-mtls "$work/mtls" -ghz "$tools/ghz" -proto-dir "$root/proto" -fixtures "$work/fixtures"
 	-example-server "$work/grpc-example-server" -example-dir "$work/grpc-examples"
 )
-if [[ -x $openssl_pki ]]; then
-	flags+=(-openssl-pki "$openssl_pki")
-else
+# The openssl comparison needs the script and the tools it calls; a dry run
+# tells whether they work here before the benchmarks rely on them.
+if [[ ! -x $openssl_pki ]]; then
 	log "no executable $openssl_pki: the openssl comparison is skipped"
+elif ! "$openssl_pki" "$work/openssl-check" >"$work/openssl-check.log" 2>&1; then
+	log "$openssl_pki failed (output in $work/openssl-check.log): the openssl comparison is skipped"
+else
+	flags+=(-openssl-pki "$openssl_pki")
 fi
 
 {
