@@ -17,11 +17,12 @@ import (
 // connectTimeout bounds one new connection in the handshake benchmarks.
 const connectTimeout = 10 * time.Second
 
-// connector opens new connections the way a gRPC client does up to the
-// point where HTTP/2 takes over: TCP connect, TLS handshake, and the first
-// record the server sends after it, which for a gRPC server is its HTTP/2
-// SETTINGS frame. Reading that record waits until the server has verified
-// the client certificate, since TLS 1.3 lets the client finish first.
+// connector opens new connections the way a gRPC client does until HTTP/2
+// takes over. One connection is a TCP connect, the TLS handshake, and the
+// first record the server sends after it, which for a gRPC server is its
+// HTTP/2 SETTINGS frame. Reading that record waits until the server has
+// verified the client certificate, because TLS 1.3 lets the client finish
+// its side of the handshake first.
 type connector struct {
 	addr string
 	cfg  *tls.Config

@@ -36,9 +36,9 @@ func (p *serverProcess) cpu(b *testing.B) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The fields after the command name, which is in parentheses and may
-	// contain spaces, start with the state (field 3); utime and stime are
-	// fields 14 and 15.
+	// The command name is in parentheses and may contain spaces, so the
+	// fields are counted after it. The first is the state (field 3), and
+	// utime and stime are fields 14 and 15.
 	end := strings.LastIndexByte(string(data), ')')
 	fields := strings.Fields(string(data[end+1:]))
 	if len(fields) < 13 {

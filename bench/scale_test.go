@@ -40,10 +40,10 @@ var (
 )
 
 // BenchmarkScale opens up to maxScaleConnections gRPC connections to one
-// 'mtls serve' process, each with a full mTLS handshake as distinct
-// clients would make, and reports at each step: the rate of the step's
-// handshakes, the server's resident memory per connection, the client's
-// heap per connection and, at some steps, unary latency with calls spread
+// 'mtls serve' process. Each makes a full mTLS handshake, as distinct
+// clients would. At each step it reports the rate of the step's
+// handshakes, the server's resident memory and the client's heap per
+// connection, and at the latencySteps the unary latency with calls spread
 // over every connection. Each step runs once, so it needs -benchtime=1x.
 func BenchmarkScale(b *testing.B) {
 	if f := flag.Lookup("test.benchtime"); f == nil || f.Value.String() != "1x" {
