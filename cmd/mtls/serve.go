@@ -49,7 +49,9 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: serve takes only flags", fs.Arg(0))
 	}
-	log, err := newLogger(stderr, *logFormat)
+	logOut := newLineBatcher(stderr)
+	defer logOut.Flush() //nolint:errcheck // nowhere left to report a failed log write
+	log, err := newLogger(logOut, *logFormat)
 	if err != nil {
 		return err
 	}
