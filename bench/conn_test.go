@@ -28,6 +28,15 @@ type connector struct {
 	cfg  *tls.Config
 }
 
+// newConnector returns a connector to addr with a copy of cfg that offers
+// the "h2" protocol, as gRPC's credentials do and gRPC servers require.
+// The copy shares cfg's session cache.
+func newConnector(addr string, cfg *tls.Config) *connector {
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{"h2"}
+	return &connector{addr: addr, cfg: cfg}
+}
+
 // connect opens and closes one connection and returns the state of its
 // TLS session.
 func (c *connector) connect() (tls.ConnectionState, error) {

@@ -78,8 +78,7 @@ func BenchmarkPeerConnect(b *testing.B) {
 	for _, s := range peerServers {
 		b.Run("server="+s.name, func(b *testing.B) {
 			p, cfg, _ := s.start(b)
-			cfg.NextProtos = []string{"h2"}
-			c := &connector{addr: p.addr, cfg: cfg}
+			c := newConnector(p.addr, cfg)
 			var (
 				rates, p50, p99        []float64
 				conns                  int64

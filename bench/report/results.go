@@ -69,11 +69,17 @@ func (r *results) median(name, unit string) float64 {
 }
 
 // ratio returns the median over rounds of num's unit divided by den's
-// unit. Round i of one benchmark pairs with round i of the other, since
-// scripts/bench.sh runs both in each round; pairing cancels most of the
+// unit. Round i of one benchmark pairs with round i of the other, because
+// scripts/bench.sh runs both in each round. Pairing cancels most of the
 // drift in a shared machine's load between rounds.
 func (r *results) ratio(num, den, unit string) float64 {
-	a, b := r.values(num, unit), r.values(den, unit)
+	return r.unitRatio(num, unit, den, unit)
+}
+
+// unitRatio is ratio for two metrics that may have different units, such
+// as two kinds of connection that one benchmark reports side by side.
+func (r *results) unitRatio(num, numUnit, den, denUnit string) float64 {
+	a, b := r.values(num, numUnit), r.values(den, denUnit)
 	n := min(len(a), len(b))
 	ratios := make([]float64, 0, n)
 	for i := range n {

@@ -23,9 +23,9 @@ const (
 
 func mtlsInit(kt pki.KeyType) string { return "BenchmarkPKIInit/tool=mtls/key=" + string(kt) }
 
-func handshake(kt pki.KeyType, session, server string) string {
-	return "BenchmarkHandshake/key=" + string(kt) + "/session=" + session + "/server=" + server
-}
+func handshake(kt pki.KeyType) string { return "BenchmarkHandshake/key=" + string(kt) }
+
+const keyExchange = "BenchmarkKeyExchange"
 
 // sections returns the body of each marked section of the document.
 func sections(r *results) map[string]string {
@@ -56,7 +56,7 @@ func machineSection(r *results) string {
 	t.row("Kernel", c["kernel"])
 	t.row("OpenSSL", c["openssl"])
 	t.row("grpc-go examples module", "`"+c["grpc-examples"]+"`")
-	t.row("Rounds", c["rounds"]+" (scale: "+c["scale-rounds"]+")")
+	t.row("Rounds", c["rounds"]+" (PKI: "+c["pki-rounds"]+", scale: "+c["scale-rounds"]+"; ghz groups twice per round)")
 	t.row("Load average at start (1, 5, 15 min)", c["loadavg-start"])
 	t.row("Load average at end", c["loadavg-end"])
 	t.row("Date (UTC)", c["date"])
@@ -91,9 +91,9 @@ func targetsSection(r *results) string {
 		{"`mtls pki init` (" + string(def) + ") vs the openssl RSA-4096 script, time", ">= 100x faster",
 			r.ratio(opensslInit, mtlsInit(def), "ns/op"), true, 100},
 		{"Full handshake through server.New vs plain crypto/tls (" + string(def) + "), median time", "<= 1.15x",
-			r.ratio(handshake(def, "full", "grpc"), handshake(def, "full", "tls"), "p50-ns"), false, 1.15},
+			r.unitRatio(handshake(def), "grpc-full-p50-ns", handshake(def), "tls-full-p50-ns"), false, 1.15},
 		{"Resumed vs full handshake through server.New (" + string(def) + "), median time", ">= 1.6x faster",
-			r.ratio(handshake(def, "full", "grpc"), handshake(def, "resumed", "grpc"), "p50-ns"), true, 1.6},
+			r.unitRatio(handshake(def), "grpc-full-p50-ns", handshake(def), "grpc-resumed-p50-ns"), true, 1.6},
 		{"Unary requests/s, mTLS vs the same server without TLS", ">= 0.95x",
 			r.ratio(unaryMTLS, unaryPlain, "req/s"), true, 0.95},
 		{"New connections/s, `mtls serve` vs grpc-go's mTLS example", ">= 10x",
@@ -122,14 +122,16 @@ func pkiSection(r *results) string {
 func handshakeSection(r *results) string {
 	t := newTable("Key type", "Full p50, server.New", "Full p50, crypto/tls", "server.New / crypto/tls",
 		"Resumed p50, server.New", "Resumed p50, crypto/tls", "Full / resumed (server.New)",
-		"Full p99, server.New", "CPU per full handshake, both ends", "Full handshakes/s, one at a time")
+		"Full p99, server.New", "CPU per full handshake, both ends", "Full handshakes/s at p50, one at a time")
 	for _, kt := range pki.KeyTypes {
-		grpcFull, tlsFull := handshake(kt, "full", "grpc"), handshake(kt, "full", "tls")
-		grpcResumed, tlsResumed := handshake(kt, "resumed", "grpc"), handshake(kt, "resumed", "tls")
+		name := handshake(kt)
 		t.row(string(kt),
-			duration(r.median(grpcFull, "p50-ns")), duration(r.median(tlsFull, "p50-ns")), times(r.ratio(grpcFull, tlsFull, "p50-ns")),
-			duration(r.median(grpcResumed, "p50-ns")), duration(r.median(tlsResumed, "p50-ns")), times(r.ratio(grpcFull, grpcResumed, "p50-ns")),
-			duration(r.median(grpcFull, "p99-ns")), duration(r.median(grpcFull, "cpu-ns/op")), count(1e9/r.median(grpcFull, "ns/op")))
+			duration(r.median(name, "grpc-full-p50-ns")), duration(r.median(name, "tls-full-p50-ns")),
+			times(r.unitRatio(name, "grpc-full-p50-ns", name, "tls-full-p50-ns")),
+			duration(r.median(name, "grpc-resumed-p50-ns")), duration(r.median(name, "tls-resumed-p50-ns")),
+			times(r.unitRatio(name, "grpc-full-p50-ns", name, "grpc-resumed-p50-ns")),
+			duration(r.median(name, "grpc-full-p99-ns")), duration(r.median(name, "grpc-full-cpu-ns")),
+			count(1e9/r.median(name, "grpc-full-p50-ns")))
 	}
 	return t.String()
 }
@@ -137,9 +139,10 @@ func handshakeSection(r *results) string {
 func keyExchangeSection(r *results) string {
 	t := newTable("Key exchange", "Full p50", "Resumed p50", "Full / resumed", "CPU per full handshake", "CPU per resumed handshake")
 	for _, kex := range []string{"X25519MLKEM768", "X25519"} {
-		full, resumed := "BenchmarkKeyExchange/kex="+kex+"/session=full", "BenchmarkKeyExchange/kex="+kex+"/session=resumed"
-		t.row(kex, duration(r.median(full, "p50-ns")), duration(r.median(resumed, "p50-ns")), times(r.ratio(full, resumed, "p50-ns")),
-			duration(r.median(full, "cpu-ns/op")), duration(r.median(resumed, "cpu-ns/op")))
+		full, resumed := kex+"-full-", kex+"-resumed-"
+		t.row(kex, duration(r.median(keyExchange, full+"p50-ns")), duration(r.median(keyExchange, resumed+"p50-ns")),
+			times(r.unitRatio(keyExchange, full+"p50-ns", keyExchange, resumed+"p50-ns")),
+			duration(r.median(keyExchange, full+"cpu-ns")), duration(r.median(keyExchange, resumed+"cpu-ns")))
 	}
 	return t.String()
 }
