@@ -38,6 +38,18 @@ func TestRatioPairsRounds(t *testing.T) {
 	assert.InDelta(t, 4000.0/4100, r.ratio(unaryMTLS, unaryPlain, "req/s"), 1e-9)
 }
 
+func TestSumRatioAddsUnitsPerRound(t *testing.T) {
+	r := parseResults(`BenchmarkA-2 1 10 server-ns 30 client-ns
+BenchmarkB-2 1 5 server-ns 15 client-ns
+BenchmarkA-2 1 12 server-ns 28 client-ns
+BenchmarkB-2 1 10 server-ns 10 client-ns
+BenchmarkA-2 1 20 server-ns
+`)
+
+	// Rounds: 40/20 and 40/20; the third sample of A lacks client-ns.
+	assert.InDelta(t, 2.0, r.sumRatio("BenchmarkA", []string{"server-ns", "client-ns"}, "BenchmarkB", []string{"server-ns", "client-ns"}), 1e-9)
+}
+
 func TestTargetResult(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -49,6 +61,7 @@ func TestTargetResult(t *testing.T) {
 		{"at most, met", target{value: 1.1, limit: 1.15}, "met"},
 		{"at most, missed", target{value: 1.38, limit: 1.15}, "**missed**, 20% over"},
 		{"not measured", target{value: math.NaN(), atLeast: true, limit: 10}, "not measured"},
+		{"missed, met in CPU time", target{value: 9.5, cpu: 12, atLeast: true, limit: 10}, "**missed**, 5% short; met in CPU time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

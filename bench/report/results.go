@@ -62,6 +62,23 @@ func (r *results) values(name, unit string) []float64 {
 	return out
 }
 
+// sums returns, for each sample of name that reports every unit in units,
+// the sum of those units.
+func (r *results) sums(name string, units []string) []float64 {
+	var out []float64
+	for _, s := range r.samples[name] {
+		sum, ok := 0.0, true
+		for _, u := range units {
+			v, found := s[u]
+			sum, ok = sum+v, ok && found
+		}
+		if ok {
+			out = append(out, sum)
+		}
+	}
+	return out
+}
+
 // median returns the median of unit over the samples of name, or NaN if
 // there is none.
 func (r *results) median(name, unit string) float64 {
@@ -79,7 +96,14 @@ func (r *results) ratio(num, den, unit string) float64 {
 // unitRatio is ratio for two metrics that may have different units, such
 // as two kinds of connection that one benchmark reports side by side.
 func (r *results) unitRatio(num, numUnit, den, denUnit string) float64 {
-	a, b := r.values(num, numUnit), r.values(den, denUnit)
+	return r.sumRatio(num, []string{numUnit}, den, []string{denUnit})
+}
+
+// sumRatio is ratio for sums of metrics, such as the CPU time of a
+// server and of its client: each round's sum of num's units is divided by
+// that round's sum of den's units.
+func (r *results) sumRatio(num string, numUnits []string, den string, denUnits []string) float64 {
+	a, b := r.sums(num, numUnits), r.sums(den, denUnits)
 	n := min(len(a), len(b))
 	ratios := make([]float64, 0, n)
 	for i := range n {
