@@ -14,8 +14,8 @@ const (
 )
 
 // lineBatcher collects the log lines of a busy server and writes them to
-// out together. mtls serve logs every call, and one write system call per
-// line costs about as much as the rest of the log line; batching keeps the
+// out together. mtls serve logs every call, and a write system call per
+// line costs about as much as formatting the line, so batching takes that
 // cost off the request path. Every line still reaches out within
 // logFlushDelay, and Flush writes the rest before the process exits.
 type lineBatcher struct {
