@@ -115,5 +115,5 @@ soak: ## Call a loopback server from several clients for SOAK_DURATION while rot
 ## Benchmarks -----------------------------------------------------------
 
 .PHONY: bench
-bench: $(TOOLS)/ghz $(TOOLS)/benchstat ## Run the benchmarks (about 8 minutes) and regenerate docs/BENCHMARKS.md.
+bench: $(TOOLS)/ghz $(TOOLS)/benchstat ## Run the benchmarks (5 to 10 minutes on 2 cores) and regenerate docs/BENCHMARKS.md.
 	GRPC_EXAMPLES_VERSION=$(GRPC_EXAMPLES_VERSION) scripts/bench.sh

@@ -5,7 +5,7 @@
 // builds the binaries they start, runs every group several times and
 // writes the medians into docs/BENCHMARKS.md:
 //
-//	make bench                      # about 8 minutes on 2 cores
+//	make bench                      # 5 to 10 minutes on 2 cores
 //	BENCH_ROUNDS=1 make bench       # one round, for a quick look
 //
 // Benchmarks that need a binary or a script skip when its flag is not

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark of grpc-mtls and regenerates the tables in
 # docs/BENCHMARKS.md. 'make bench' installs ghz and benchstat, then runs
-# this script; it takes about 8 minutes on 2 cores.
+# this script, which takes 5 to 7 minutes on 2 cores, and longer on a
+# loaded machine.
 #
 # Each group of benchmarks runs BENCH_ROUNDS times in turn (the scale
 # benchmark BENCH_SCALE_ROUNDS times), so the samples of one round are
