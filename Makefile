@@ -13,6 +13,9 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.3
 GHZ_VERSION                := v0.121.0
+BENCHSTAT_VERSION          := v0.0.0-20260908200009-22c9c6c9d4da
+# The version of grpc-go's examples module that make bench compares with.
+GRPC_EXAMPLES_VERSION      := v0.0.0-20260825154716-030ee8becb20
 
 GO_TEST_FLAGS ?=
 # How long `make fuzz` runs each fuzz target, and `make test` after it.
@@ -35,6 +38,8 @@ $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+$(TOOLS)/benchstat:
+	GOBIN=$(TOOLS) go install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 
 .PHONY: tools
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl ## Install the pinned Go tools into .tools/bin.
@@ -106,3 +111,9 @@ stress: ## Attack a loopback server (stalls, bad certificates, plaintext) and pr
 soak: ## Call a loopback server from several clients for SOAK_DURATION while rotating certificates.
 	go vet -tags soak ./internal/loadtest
 	SOAK_DURATION=$(SOAK_DURATION) go test -tags soak -run '^TestSoak$$' -count=1 -timeout 60m -v ./internal/loadtest
+
+## Benchmarks -----------------------------------------------------------
+
+.PHONY: bench
+bench: $(TOOLS)/ghz $(TOOLS)/benchstat ## Run the benchmarks (5 to 10 minutes on 2 cores) and regenerate docs/BENCHMARKS.md.
+	GRPC_EXAMPLES_VERSION=$(GRPC_EXAMPLES_VERSION) scripts/bench.sh

@@ -78,10 +78,23 @@ func probeRejection(ctx context.Context, conn net.Conn) (net.Conn, error) {
 	return nil, fmt.Errorf("server closed the connection after the TLS handshake: %w", err)
 }
 
-// bufferedConn is a net.Conn whose reads come through r first.
+// bufferedConn is a net.Conn that first returns the bytes r buffered
+// while probing, then reads from the connection directly. Dropping r once
+// it is empty saves a copy on every read and its 16 KiB buffer for the
+// life of the connection. gRPC reads a connection from one goroutine, so
+// Read needs no lock.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r == nil {
+		return c.Conn.Read(p)
+	}
+	n, err := c.r.Read(p)
+	if c.r.Buffered() == 0 {
+		c.r = nil
+	}
+	return n, err
+}

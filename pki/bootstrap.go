@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -270,22 +271,24 @@ func initFiles(opts InitOptions, p *initPKI, password []byte, writePassword bool
 	if err != nil {
 		return nil, err
 	}
-	server, err := encodeLeaf(p.server, password)
-	if err != nil {
-		return nil, err
-	}
-	client, err := encodeLeaf(p.client, password)
-	if err != nil {
-		return nil, err
-	}
-	guest, err := encodeLeaf(p.guest, password)
-	if err != nil {
-		return nil, err
-	}
-	// The truststore holds only the root: intermediates reach the peer
-	// in each side's chain, and trusting one directly would keep it
-	// trusted even after the root stops vouching for it.
-	trustP12, err := EncodeTruststore([]*x509.Certificate{p.root.Cert}, password, P12Modern)
+	// Each PKCS#12 file derives its keys with PBKDF2, which takes most of
+	// the time of pki init, so the four are encoded at once.
+	var (
+		server, client, guest encodedLeaf
+		trustP12              []byte
+	)
+	err = runConcurrently(
+		func() (err error) { server, err = encodeLeaf(p.server, password); return err },
+		func() (err error) { client, err = encodeLeaf(p.client, password); return err },
+		func() (err error) { guest, err = encodeLeaf(p.guest, password); return err },
+		func() (err error) {
+			// The truststore holds only the root: intermediates reach the
+			// peer in each side's chain, and trusting one directly would
+			// keep it trusted even after the root stops vouching for it.
+			trustP12, err = EncodeTruststore([]*x509.Certificate{p.root.Cert}, password, P12Modern)
+			return err
+		},
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -344,6 +347,27 @@ func encodeLeaf(leaf *Leaf, password []byte) (encodedLeaf, error) {
 	}
 	certPEM := EncodeCertificatesPEM(append([]*x509.Certificate{ks.Leaf}, ks.Intermediates...)...)
 	return encodedLeaf{certPEM: certPEM, keyPEM: keyPEM, p12: p12}, nil
+}
+
+// runConcurrently runs each function in its own goroutine and returns the
+// error of the first function in argument order that failed.
+func runConcurrently(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeKey(key crypto.Signer, passphrase []byte) ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // File modes for what this package writes.
@@ -56,19 +57,14 @@ func WriteFiles(files []File, force bool) error {
 		}
 	}
 
-	staged := make([]string, 0, len(files))
+	staged, err := stageFiles(files)
+	if err != nil {
+		return err
+	}
 	removeStaged := func(from int) {
 		for _, tmp := range staged[from:] {
 			_ = os.Remove(tmp)
 		}
-	}
-	for _, f := range files {
-		tmp, err := writeTemp(f.Path, f.Data, f.Mode)
-		if err != nil {
-			removeStaged(0)
-			return err
-		}
-		staged = append(staged, tmp)
 	}
 
 	dirs := map[string]bool{}
@@ -112,6 +108,37 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 // writeTemp writes data with mode to a new, synced temporary file in the
 // directory of path and returns the temporary file's name. On error it
 // leaves no temporary file behind.
+// stageFiles writes each file's data to a synced temporary file next to
+// it and returns their names in order. The writes run at once, because
+// the file system then commits the syncs together: staging the files of
+// pki init one by one took about half of its time. If any write fails,
+// stageFiles removes every temporary file and returns the error of the
+// first failed file in order.
+func stageFiles(files []File) ([]string, error) {
+	staged := make([]string, len(files))
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			staged[i], errs[i] = writeTemp(f.Path, f.Data, f.Mode)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			for _, tmp := range staged {
+				if tmp != "" {
+					_ = os.Remove(tmp)
+				}
+			}
+			return nil, err
+		}
+	}
+	return staged, nil
+}
+
 func writeTemp(path string, data []byte, mode fs.FileMode) (name string, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -88,6 +88,9 @@ func ClientTLSConfig(ks *Keystore, ts *Truststore, serverName string, opts TLSOp
 		// Resumed TLS 1.3 sessions skip the certificate signatures, and
 		// crypto/tls keeps the verified peer chain in the session, so the
 		// peer's identity stays available.
+		// NOTE: Go resumes with a fresh X25519MLKEM768 key exchange, so a
+		// resumed handshake still costs about three quarters of the CPU time
+		// of a full one with ECDSA P-256 keys (docs/BENCHMARKS.md).
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(0)
 	}
 	return cfg, nil

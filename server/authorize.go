@@ -129,8 +129,10 @@ func (g *gate) admit(ctx context.Context, method string) (context.Context, Peer,
 			return nil, p, status.Error(codes.Unauthenticated, "no verified client certificate on this connection")
 		}
 		g.migration.calls.Add(1)
+		// PeerFromContext finds a verified peer on the connection, but
+		// an anonymous one only in the context.
+		ctx = ContextWithPeer(ctx, p)
 	}
-	ctx = ContextWithPeer(ctx, p)
 	if g.authorizer == nil {
 		return ctx, p, nil
 	}
@@ -142,6 +144,15 @@ func (g *gate) admit(ctx context.Context, method string) (context.Context, Peer,
 		return nil, p, status.Error(codes.PermissionDenied, fmt.Sprintf("%s may not call %s: %s", d.Principal, method, d.Reason))
 	}
 	return context.WithValue(ctx, decisionKey{}, d), p, nil
+}
+
+// clock returns the start time of a call, or the zero time when no OnCall
+// hook needs the duration.
+func (g *gate) clock() time.Time {
+	if g.onCall == nil {
+		return time.Time{}
+	}
+	return time.Now()
 }
 
 func (g *gate) report(method string, p Peer, start time.Time, err error) {
@@ -156,7 +167,7 @@ func (g *gate) unary() grpc.UnaryServerInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		start := time.Now()
+		start := g.clock()
 		resp, err := handler(ctx, req)
 		g.report(info.FullMethod, p, start, err)
 		return resp, err
@@ -169,8 +180,11 @@ func (g *gate) stream() grpc.StreamServerInterceptor {
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		err = handler(srv, &peerStream{ServerStream: ss, ctx: ctx})
+		if ctx != ss.Context() {
+			ss = &peerStream{ServerStream: ss, ctx: ctx}
+		}
+		start := g.clock()
+		err = handler(srv, ss)
 		g.report(info.FullMethod, p, start, err)
 		return err
 	}

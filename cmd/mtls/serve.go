@@ -49,7 +49,9 @@ func runServe(args []string, _, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: serve takes only flags", fs.Arg(0))
 	}
-	log, err := newLogger(stderr, *logFormat)
+	logOut := newLineBatcher(stderr)
+	defer logOut.Flush() //nolint:errcheck // nowhere left to report a failed log write
+	log, err := newLogger(logOut, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -165,22 +167,35 @@ func logHandshakeFailure(log *slog.Logger, m pki.Material) func(server.Handshake
 	}
 }
 
+// logCall logs every RPC. It runs on the hot path, so it builds typed
+// attributes only when the level is enabled and boxes nothing.
 func logCall(log *slog.Logger) func(server.CallInfo) {
 	return func(c server.CallInfo) {
-		attrs := []any{"method", c.Method, "peer", addrOf(c.Peer.Addr), "caller", c.Peer.Name(),
-			"serial", c.Peer.Identity.Serial, "code", c.Code.String(), "duration", c.Duration.String(),
-			"resumed", c.Peer.Connection.Resumed}
+		level, msg := slog.LevelInfo, "call"
+		switch {
+		case c.Err != nil:
+			level, msg = slog.LevelWarn, "call failed"
+		case c.Method == healthpb.Health_Check_FullMethodName:
+			// A container health check calls Check every few seconds, so
+			// successful checks stay below the default Info level.
+			level = slog.LevelDebug
+		}
+		ctx := context.Background()
+		if !log.Enabled(ctx, level) {
+			return
+		}
+		attrs := [8]slog.Attr{
+			slog.String("method", c.Method), slog.String("peer", addrOf(c.Peer.Addr)),
+			slog.String("caller", c.Peer.Name()), slog.String("serial", c.Peer.Identity.Serial),
+			slog.String("code", c.Code.String()), slog.String("duration", c.Duration.String()),
+			slog.Bool("resumed", c.Peer.Connection.Resumed),
+		}
+		n := 7
 		if c.Err != nil {
-			log.Warn("call failed", append(attrs, "error", c.Err.Error())...)
-			return
+			attrs[n] = slog.String("error", c.Err.Error())
+			n++
 		}
-		// A container health check calls Check every few seconds, so
-		// successful checks stay below the default Info level.
-		if c.Method == healthpb.Health_Check_FullMethodName {
-			log.Debug("call", attrs...)
-			return
-		}
-		log.Info("call", attrs...)
+		log.LogAttrs(ctx, level, msg, attrs[:n]...)
 	}
 }
 
