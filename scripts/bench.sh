@@ -79,7 +79,6 @@ fi
 	echo "openssl: $(openssl version | cut -d' ' -f2)"
 	echo "grpc-examples: $examples_version"
 	echo "rounds: $rounds"
-	echo "pki-rounds: $((rounds < 3 ? rounds : 3))"
 	echo "scale-rounds: $scale_rounds"
 	echo "loadavg-start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -95,14 +94,10 @@ bench() {
 }
 
 # The ghz groups run twice per round, so the two servers they compare
-# alternate more often. Generating RSA keys takes seconds, so the PKI group
-# runs in the first pki_rounds rounds only.
-pki_rounds=$((rounds < 3 ? rounds : 3))
+# alternate more often.
 for round in $(seq "$rounds"); do
 	log "round $round of $rounds"
-	if ((round <= pki_rounds)); then
-		bench '^BenchmarkPKIInit$' -test.benchtime 1x
-	fi
+	bench '^BenchmarkPKIInit$' -test.benchtime 1x
 	bench '^BenchmarkHandshake$' -test.benchtime 1s
 	bench '^BenchmarkKeyExchange$' -test.benchtime 1s
 	for _ in 1 2; do

@@ -114,6 +114,14 @@ func (r *results) sumRatio(num string, numUnits []string, den string, denUnits [
 	return median(ratios)
 }
 
+// medianRatio returns the median of num's unit divided by the median of
+// den's. It suits figures whose spread comes from the work itself rather
+// than from the machine's load, such as the time to generate an RSA key,
+// which pairing rounds does not cancel.
+func (r *results) medianRatio(num, den, unit string) float64 {
+	return r.median(num, unit) / r.median(den, unit)
+}
+
 func median(values []float64) float64 {
 	if len(values) == 0 {
 		return math.NaN()

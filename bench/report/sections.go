@@ -56,7 +56,7 @@ func machineSection(r *results) string {
 	t.row("Kernel", c["kernel"])
 	t.row("OpenSSL", c["openssl"])
 	t.row("grpc-go examples module", "`"+c["grpc-examples"]+"`")
-	t.row("Rounds", c["rounds"]+" (PKI: "+c["pki-rounds"]+", scale: "+c["scale-rounds"]+"; ghz groups twice per round)")
+	t.row("Rounds", c["rounds"]+" (scale: "+c["scale-rounds"]+"; ghz groups twice per round)")
 	t.row("Load average at start (1, 5, 15 min)", c["loadavg-start"])
 	t.row("Load average at end", c["loadavg-end"])
 	t.row("Date (UTC)", c["date"])
@@ -100,8 +100,8 @@ func targetsSection(r *results) string {
 	perConn := []string{"server-cpu-ns/conn", "client-cpu-ns/conn"}
 	perRequest := []string{"server-cpu-ns/req", "client-cpu-ns/req"}
 	targets := []target{
-		{"`mtls pki init` (" + string(def) + ") vs the openssl RSA-4096 script, time", ">= 100x faster",
-			r.ratio(opensslInit, mtlsInit(def), "ns/op"), r.ratio(opensslInit, mtlsInit(def), "cpu-ns/op"), true, 100},
+		{"`mtls pki init` (" + string(def) + ") vs the openssl RSA-4096 script, median time", ">= 100x faster",
+			r.medianRatio(opensslInit, mtlsInit(def), "ns/op"), r.medianRatio(opensslInit, mtlsInit(def), "cpu-ns/op"), true, 100},
 		{"Full handshake through server.New vs plain crypto/tls (" + string(def) + "), median time", "<= 1.15x",
 			r.unitRatio(hs, "grpc-full-p50-ns", hs, "tls-full-p50-ns"), r.unitRatio(hs, "grpc-full-cpu-ns", hs, "tls-full-cpu-ns"), false, 1.15},
 		{"Resumed vs full handshake through server.New (" + string(def) + "), median time", ">= 1.6x faster",
@@ -125,8 +125,8 @@ func pkiSection(r *results) string {
 	t := newTable("Command", "Key type", "Time (median)", "Faster than the openssl script", "CPU time", "Less CPU than the openssl script")
 	for _, kt := range pki.KeyTypes {
 		name := mtlsInit(kt)
-		t.row("`mtls pki init`", string(kt), duration(r.median(name, "ns/op")), times(r.ratio(opensslInit, name, "ns/op")),
-			duration(r.median(name, "cpu-ns/op")), times(r.ratio(opensslInit, name, "cpu-ns/op")))
+		t.row("`mtls pki init`", string(kt), duration(r.median(name, "ns/op")), times(r.medianRatio(opensslInit, name, "ns/op")),
+			duration(r.median(name, "cpu-ns/op")), times(r.medianRatio(opensslInit, name, "cpu-ns/op")))
 	}
 	t.row("`scripts/openssl-pki.sh`", "RSA, as the script writes them", duration(openssl), "1x", duration(r.median(opensslInit, "cpu-ns/op")), "1x")
 	return t.String()
