@@ -57,7 +57,7 @@ func (c *Client) Conn() *grpc.ClientConn {
 	return c.conn
 }
 
-// ServerView is what the client verified about the server.
+// ServerView is the server as the client verified it.
 type ServerView struct {
 	Identity   pki.Identity
 	Connection pki.ConnectionInfo

@@ -26,9 +26,9 @@ const DefaultConnectionGrace = 30 * time.Second
 // NewReloadingTransportCredentials returns gRPC credentials that call
 // config for every new connection, so each handshake presents the client
 // certificate and verifies the server against the truststore of that
-// moment. config is typically reload.Watcher.ClientTLSConfig; it must not
-// return nil, and should return the same pointer until the material
-// changes, since the credentials are rebuilt only when it changes. Like
+// moment. config is typically reload.Watcher.ClientTLSConfig. It must not
+// return nil, and it should return the same pointer until the material
+// changes, because the credentials are rebuilt only when the pointer changes. Like
 // NewTransportCredentials, they report a server's rejection of the client
 // certificate as the handshake error.
 func NewReloadingTransportCredentials(config func() *tls.Config) credentials.TransportCredentials {

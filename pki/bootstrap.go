@@ -388,8 +388,8 @@ func randomPassword() ([]byte, error) {
 }
 
 // removeStalePassword removes a password file that an earlier run
-// generated and that no longer opens the new keystores, so that nobody
-// reads a wrong password from it. A file holding the current password,
+// generated and that no longer opens the new keystores, so that no reader
+// takes a wrong password from it. A file containing the current password,
 // such as the one given with --p12-password-file, stays.
 func removeStalePassword(path string, password []byte) error {
 	old, err := ReadPassword(path)

@@ -84,7 +84,7 @@ type Diagnosis struct {
 	// Side is the side whose check failed or whose files are wrong:
 	// "client", "server" or "" when it is not known.
 	Side string
-	// Summary is what went wrong, in one or two sentences.
+	// Summary is a one- or two-sentence account of the failure.
 	Summary string
 	// Fix is the next step to take.
 	Fix string

@@ -9,7 +9,7 @@ func SetPBKDF2Iterations(n int) (restore func()) {
 	return func() { pbkdf2Iterations = old }
 }
 
-// KDFCostAbove reports whether der asks for more than maxIterations rounds
+// KDFCostAbove reports whether der requires more than maxIterations rounds
 // of key derivation. Fuzz targets skip such inputs: they are correct to
 // accept up to MaxKDFIterations, but one such input takes seconds.
 func KDFCostAbove(der []byte, maxIterations int64) bool {

@@ -23,8 +23,8 @@ const (
 )
 
 // MaxFileSize bounds every file this package reads. Real certificate
-// chains, keys and PKCS#12 files are a few kilobytes; the limit keeps a
-// wrong path (a disk image, a log) from being read into memory.
+// chains, keys and PKCS#12 files are a few kilobytes, so the limit only
+// keeps a wrong path (a disk image, a log) from being read into memory.
 const MaxFileSize = 1 << 20
 
 // ErrFileExists means a file that would be written already exists and
@@ -216,7 +216,7 @@ func ReadFile(path string) ([]byte, error) {
 }
 
 // ReadPassword reads a password or passphrase file. One trailing newline
-// (LF or CRLF), as editors and "echo" add, is removed; other white space is
+// (LF or CRLF), as editors and "echo" add, is removed. Other white space is
 // kept because it may be part of the password.
 func ReadPassword(path string) ([]byte, error) {
 	data, err := ReadFile(path)

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Identity is what a verified certificate says about its holder.
+// Identity is the holder of a verified certificate, as its fields name it.
 type Identity struct {
 	Subject     string
 	CommonName  string

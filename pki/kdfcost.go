@@ -22,7 +22,7 @@ const maxScryptMemory = 256 << 20
 const maxDERDepth = 32
 
 // checkKDFCost looks through DER data for password-based key derivation
-// parameters and returns an error when one asks for more work than the
+// parameters and returns an error when one requires more work than the
 // limits above. It recognises them by their shape, shared by PBES1, PBKDF2,
 // scrypt and PKCS#12 MacData: a SEQUENCE in which an OCTET STRING (the
 // salt) is followed by one or more INTEGERs. Data that is not DER is left

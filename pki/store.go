@@ -13,8 +13,9 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 )
 
-// Keystore is what one side presents in a handshake: its certificate, the
-// intermediate certificates up to (not including) the root, and its key.
+// Keystore is the material one side presents in a handshake: its
+// certificate, the intermediate certificates up to (not including) the
+// root, and its key.
 type Keystore struct {
 	Leaf          *x509.Certificate
 	Intermediates []*x509.Certificate

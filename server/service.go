@@ -69,7 +69,7 @@ func (s *Service) Echo(ctx context.Context, req *mtlsv1.EchoRequest) (*mtlsv1.Ec
 	return &mtlsv1.EchoResponse{Message: req.GetMessage(), Caller: p.Name()}, nil
 }
 
-// EchoStream answers every message on the stream until the client closes
+// EchoStream replies to every message on the stream until the client closes
 // its side.
 func (s *Service) EchoStream(stream mtlsv1.DemoService_EchoStreamServer) error {
 	p, err := callerOf(stream.Context())

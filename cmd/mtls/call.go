@@ -25,7 +25,8 @@ type callFlags struct {
 	// expectServer lists the identities the server's certificate must
 	// carry (--expect-server).
 	expectServer listFlag
-	// material is what dial loaded, for the diagnosis of a failure.
+	// material is the keystore and truststore that dial loaded, for the
+	// diagnosis of a failure.
 	material pki.Material
 }
 

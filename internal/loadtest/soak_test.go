@@ -66,8 +66,8 @@ func (r *rotatingCredentials) Rotate(t *testing.T) {
 	r.client.Store(&cert)
 }
 
-// serverConfig returns the config server.New is given; every handshake
-// asks it for the current one.
+// serverConfig returns the config server.New is given. Every handshake
+// takes the current certificate from it.
 func (r *rotatingCredentials) serverConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,

@@ -58,7 +58,7 @@ type Options struct {
 	SkipChainCheck bool
 
 	// Interval is how often Run re-reads the files as a fallback to
-	// file-system notifications; zero means DefaultInterval and a negative
+	// file-system notifications. Zero means DefaultInterval, and a negative
 	// value turns the periodic check off.
 	Interval time.Duration
 	// Debounce is how long Run waits after a notification before reading;
@@ -97,7 +97,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Trigger is what started a check.
+// Trigger is the event that started a check.
 type Trigger string
 
 // Triggers of a check.
